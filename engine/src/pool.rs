@@ -1,0 +1,98 @@
+//! Per-worker keepalive pool of upstream connections, keyed by target address.
+//!
+//! Worker-local (no locks): each worker reuses only the connections it opened. Keyed by
+//! address rather than by config entity, so pools survive config reloads untouched.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::conn::BufferedStream;
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Idle connections kept per target (Kong: upstream_keepalive_pool_size, 512).
+    pub max_idle_per_target: usize,
+    /// Kong: upstream_keepalive_idle_timeout, 60 s.
+    pub idle_timeout: Duration,
+    /// Kong: upstream_keepalive_max_requests, 10000.
+    pub max_requests: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_idle_per_target: 512, idle_timeout: Duration::from_secs(60), max_requests: 10_000 }
+    }
+}
+
+pub struct UpstreamConn {
+    pub io: BufferedStream,
+    pub addr: SocketAddr,
+    /// Requests already sent on this connection.
+    pub requests: u32,
+}
+
+struct IdleConn {
+    conn: UpstreamConn,
+    since: Instant,
+}
+
+pub struct Pool {
+    settings: PoolSettings,
+    idle: RefCell<HashMap<SocketAddr, VecDeque<IdleConn>>>,
+}
+
+impl Pool {
+    pub fn new(settings: PoolSettings) -> Self {
+        Pool { settings, idle: RefCell::new(HashMap::new()) }
+    }
+
+    /// The most recently used idle connection to `addr` that has not expired.
+    pub fn checkout(&self, addr: SocketAddr) -> Option<UpstreamConn> {
+        let mut idle = self.idle.borrow_mut();
+        let queue = idle.get_mut(&addr)?;
+        let now = Instant::now();
+        while let Some(entry) = queue.pop_back() {
+            if now.duration_since(entry.since) < self.settings.idle_timeout {
+                return Some(entry.conn);
+            }
+            // Older entries sit further towards the front and have expired as well.
+            queue.clear();
+        }
+        None
+    }
+
+    /// Returns a connection whose last exchange completed cleanly.
+    pub fn checkin(&self, mut conn: UpstreamConn) {
+        if conn.requests >= self.settings.max_requests || conn.io.pending_len() != 0 {
+            return;
+        }
+        conn.io.shrink_idle(16 * 1024);
+        let mut idle = self.idle.borrow_mut();
+        let queue = idle.entry(conn.addr).or_default();
+        if queue.len() >= self.settings.max_idle_per_target {
+            queue.pop_front();
+        }
+        queue.push_back(IdleConn { conn, since: Instant::now() });
+    }
+
+    /// Drops expired idle connections; called periodically by the worker.
+    pub fn evict_expired(&self) {
+        let now = Instant::now();
+        let timeout = self.settings.idle_timeout;
+        let mut idle = self.idle.borrow_mut();
+        idle.retain(|_, queue| {
+            queue.retain(|entry| now.duration_since(entry.since) < timeout);
+            !queue.is_empty()
+        });
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.borrow().values().map(VecDeque::len).sum()
+    }
+
+    pub fn max_requests(&self) -> u32 {
+        self.settings.max_requests
+    }
+}

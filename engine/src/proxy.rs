@@ -1,0 +1,625 @@
+//! The proxy loop: one task per client connection, requests served in order (which is what
+//! makes pipelining safe), each one routed, sent to an upstream target and streamed back.
+//!
+//! Phase chart for one request (see ARCHITECTURE.md): read head -> validate framing ->
+//! normalise path + route -> pick target (retry order) -> write upstream head -> stream request
+//! body -> read response head -> write client head -> stream response body -> pool or close.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+use sluice_balancer::{Target, Upstream};
+use sluice_router::{HeaderSource, RequestInfo};
+
+use crate::conn::{write_owned, BufferedStream, IoFailure};
+use crate::forward::{write_client_head, write_upstream_head, ClientBody, ClientFacts, UpstreamTarget};
+use crate::http::request::{parse_request, Method, ParseStatus, RequestHead};
+use crate::http::response::{parse_response, ResponseHead, ResponseStatus};
+use crate::http::BodyFraming;
+use crate::pool::UpstreamConn;
+use crate::relay::{relay_body, tunnel, RelayError};
+use crate::respond::{write_json_response, Failure};
+use crate::snapshot::{Backend, ServiceEntry, Snapshot};
+use crate::worker::WorkerCtx;
+
+const CLIENT_BUFFER: usize = 4096;
+const UPSTREAM_BUFFER: usize = 16 * 1024;
+/// Request bodies up to this size that arrived with the head go out in the same write.
+const COALESCE_BODY: usize = 16 * 1024;
+
+/// Per-connection scratch space, reused across requests so steady-state requests allocate
+/// nothing.
+struct Scratch {
+    head: RequestHead,
+    response: ResponseHead,
+    path: String,
+    upstream_path: String,
+    hash_key: Vec<u8>,
+    out: Option<Vec<u8>>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch {
+            head: RequestHead::default(),
+            response: ResponseHead::default(),
+            path: String::with_capacity(128),
+            upstream_path: String::with_capacity(128),
+            hash_key: Vec::new(),
+            out: Some(Vec::with_capacity(1024)),
+        }
+    }
+
+    fn out(&mut self) -> Vec<u8> {
+        self.out.take().unwrap_or_else(|| Vec::with_capacity(1024))
+    }
+}
+
+struct Client {
+    io: BufferedStream,
+    facts: ClientFacts,
+    requests: u64,
+}
+
+/// What happens to the client connection after a request.
+enum After {
+    KeepAlive,
+    Close,
+    /// The upstream switched protocols: both connections become a byte tunnel.
+    Upgrade(UpstreamConn),
+}
+
+pub async fn serve_client(ctx: &Rc<WorkerCtx>, stream: TcpStream, peer: SocketAddr, local: Option<SocketAddr>) {
+    let _ = stream.set_nodelay(true);
+    let settings = &ctx.shared.settings;
+    let mut client = Client {
+        io: BufferedStream::new(stream, CLIENT_BUFFER),
+        facts: ClientFacts {
+            client_ip: peer.ip(),
+            trusted: settings.is_trusted(peer.ip()),
+            server_port: local.map(|a| a.port()).unwrap_or(0),
+        },
+        requests: 0,
+    };
+    if settings.proxy_protocol {
+        match crate::proxy_protocol::read_header(&mut client.io, settings.client_header_timeout).await {
+            Ok(Some(addresses)) => {
+                client.facts.client_ip = addresses.source.ip();
+                client.facts.server_port = addresses.destination.port();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "bad PROXY protocol header");
+                return;
+            }
+        }
+    }
+    let mut scratch = Scratch::new();
+    loop {
+        match read_head(ctx, &mut client, &mut scratch).await {
+            HeadRead::Ready => {}
+            HeadRead::Closed => return,
+            HeadRead::Rejected(failure) => {
+                let mut out = scratch.out();
+                let (status, message) = failure.status_and_message();
+                write_json_response(&mut out, status, message, true, false);
+                let _ = write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+                return;
+            }
+        }
+        client.requests += 1;
+        ctx.stats().requests.fetch_add(1, Ordering::Relaxed);
+        match handle_request(ctx, &mut client, &mut scratch).await {
+            After::KeepAlive if !ctx.shutdown.is_fired() => {}
+            After::KeepAlive | After::Close => return,
+            After::Upgrade(upstream) => {
+                tunnel(client.io, upstream.io, settings.keepalive_timeout).await;
+                return;
+            }
+        }
+        client.io.shrink_idle(CLIENT_BUFFER * 4);
+    }
+}
+
+enum HeadRead {
+    Ready,
+    Closed,
+    Rejected(Failure),
+}
+
+/// Reads until a complete request head is buffered (parsed into `scratch.head`).
+async fn read_head(ctx: &WorkerCtx, client: &mut Client, scratch: &mut Scratch) -> HeadRead {
+    let settings = &ctx.shared.settings;
+    client.io.compact();
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if client.io.pending_len() > 0 {
+            let head = std::mem::take(&mut scratch.head);
+            match parse_request(client.io.pending(), &settings.limits, head) {
+                Ok(ParseStatus::Complete(head)) => {
+                    scratch.head = head;
+                    return HeadRead::Ready;
+                }
+                Ok(ParseStatus::Partial) => {}
+                Err(e) => return HeadRead::Rejected(Failure::BadRequest(e)),
+            }
+        }
+        let idle = client.io.pending_len() == 0;
+        let timeout = if idle {
+            // Between requests the keepalive timeout applies; shutdown ends the wait.
+            if ctx.shutdown.is_fired() {
+                return HeadRead::Closed;
+            }
+            settings.keepalive_timeout
+        } else {
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + settings.client_header_timeout);
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(left) => left,
+                None => return HeadRead::Closed,
+            }
+        };
+        let read = monoio::select! {
+            read = client.io.fill(settings.limits.max_head.min(16 * 1024), timeout) => read,
+            _ = ctx.shutdown.wait(), if idle => return HeadRead::Closed,
+        };
+        match read {
+            Ok(0) | Err(_) => return HeadRead::Closed,
+            Ok(_) => {
+                if deadline.is_none() {
+                    deadline = Some(Instant::now() + settings.client_header_timeout);
+                }
+            }
+        }
+    }
+}
+
+/// Header access for route matching, over the parsed head and its buffer.
+struct HeadHeaders<'a> {
+    head: &'a RequestHead,
+    buf: &'a [u8],
+}
+
+impl HeaderSource for HeadHeaders<'_> {
+    fn any_value(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.head.header_values(self.buf, name).any(f)
+    }
+}
+
+async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut Scratch) -> After {
+    let snapshot = ctx.snapshot();
+    let head_only = scratch.head.method_kind() == Method::Head;
+    let routed = route(&snapshot, client, scratch);
+    let (service_index, preserve_host, strip_len) = match routed {
+        Ok(found) => found,
+        Err(failure) => return reply_failure(ctx, client, scratch, failure, head_only).await,
+    };
+    let service = &snapshot.services[service_index];
+    sluice_router::upstream_path(service.path.as_deref(), &scratch.path, strip_len, &mut scratch.upstream_path);
+    let upstream = match &service.backend {
+        Backend::Upstream(index) => Some((*index, &snapshot.upstreams[*index])),
+        _ => None,
+    };
+    if let Some((_, upstream)) = upstream {
+        compute_hash_key(upstream, client, scratch);
+    }
+    let attempt = Attempt { service, preserve_host, strip_len };
+    proxy_with_retries(ctx, client, scratch, &snapshot, &attempt, upstream).await
+}
+
+fn route(snapshot: &Snapshot, client: &Client, scratch: &mut Scratch) -> Result<(usize, bool, usize), Failure> {
+    let buf = client.io.pending();
+    let head = &scratch.head;
+    sluice_router::normalize_path(&buf[head.path.clone()], &mut scratch.path).map_err(|_| Failure::InvalidPath)?;
+    let info = RequestInfo {
+        host: head.host.clone().map(|range| &buf[range]),
+        method: &buf[head.method.clone()],
+        path: &scratch.path,
+    };
+    let headers = HeadHeaders { head, buf };
+    let found = snapshot.router.lookup(&info, &headers).ok_or(Failure::NoRoute)?;
+    let route = snapshot.routes.get(found.route_id() as usize).ok_or(Failure::NoRoute)?;
+    let service = route.service.ok_or(Failure::NoService)?;
+    Ok((service, route.preserve_host, found.strip_len()))
+}
+
+struct HashInputsView<'a> {
+    client_ip: String,
+    head: &'a RequestHead,
+    buf: &'a [u8],
+    path: &'a str,
+}
+
+impl sluice_balancer::HashInputs for HashInputsView<'_> {
+    fn client_ip(&self) -> Option<&[u8]> {
+        Some(self.client_ip.as_bytes())
+    }
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.head.header(self.buf, name)
+    }
+    fn cookie(&self, name: &str) -> Option<&[u8]> {
+        self.head.header_values(self.buf, "cookie").find_map(|value| {
+            value.split(|&b| b == b';').find_map(|pair| {
+                let pair = crate::http::trim_ows(pair);
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+            })
+        })
+    }
+    fn path(&self) -> Option<&[u8]> {
+        Some(self.path.as_bytes())
+    }
+    fn query_arg(&self, name: &str) -> Option<&[u8]> {
+        let query = &self.buf[self.head.query.clone()?];
+        query.split(|&b| b == b'&').find_map(|pair| {
+            let (key, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            (key == name.as_bytes()).then_some(value)
+        })
+    }
+    fn uri_capture(&self, _name: &str) -> Option<&[u8]> {
+        // Route captures live in the router match, which ends before balancing; uri_capture
+        // hashing falls back (documented in ARCHITECTURE.md).
+        None
+    }
+    fn consumer(&self) -> Option<&[u8]> {
+        // No authentication plugins run yet, so there is never a consumer.
+        None
+    }
+}
+
+fn compute_hash_key(upstream: &Upstream, client: &Client, scratch: &mut Scratch) {
+    scratch.hash_key.clear();
+    if upstream.algorithm() != sluice_balancer::Algorithm::ConsistentHashing {
+        return;
+    }
+    let view = HashInputsView {
+        client_ip: client.facts.client_ip.to_string(),
+        head: &scratch.head,
+        buf: client.io.pending(),
+        path: &scratch.path,
+    };
+    if let Some(key) = upstream.hash_key(&view) {
+        scratch.hash_key.extend_from_slice(key);
+    }
+}
+
+struct Attempt<'a> {
+    service: &'a ServiceEntry,
+    preserve_host: bool,
+    strip_len: usize,
+}
+
+/// Candidates in the order to try them.
+enum Order<'a> {
+    Balanced(sluice_balancer::RetryOrder<'a>),
+    Direct { addrs: &'a [SocketAddr], next: usize },
+}
+
+impl<'a> Order<'a> {
+    fn next(&mut self) -> Option<(SocketAddr, Option<&'a Target>)> {
+        match self {
+            Order::Balanced(order) => order.next().map(|target| (target.addr(), Some(&**target))),
+            Order::Direct { addrs, next } => {
+                if addrs.is_empty() {
+                    return None;
+                }
+                let addr = addrs[*next % addrs.len()];
+                *next += 1;
+                Some((addr, None))
+            }
+        }
+    }
+}
+
+/// How one attempt on one target ended, when it did not produce a response.
+enum AttemptError {
+    /// Nothing of the request body was consumed: another target may be tried.
+    Retryable(Failure),
+    /// The client has been answered or the connection is unusable.
+    Done(After),
+}
+
+async fn proxy_with_retries(
+    ctx: &Rc<WorkerCtx>,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    snapshot: &Snapshot,
+    attempt: &Attempt<'_>,
+    upstream: Option<(usize, &Arc<Upstream>)>,
+) -> After {
+    let head_only = scratch.head.method_kind() == Method::Head;
+    let mut order = match (&attempt.service.backend, upstream) {
+        (Backend::Upstream(_), Some((index, upstream))) => {
+            let key = (!scratch.hash_key.is_empty()).then_some(scratch.hash_key.as_slice());
+            Order::Balanced(ctx.with_cursor(snapshot, index, |cursor| upstream.retry_order(cursor, key)))
+        }
+        (Backend::Direct(addrs), _) => {
+            let start = ctx.direct_rotation.get();
+            ctx.direct_rotation.set(start.wrapping_add(1));
+            Order::Direct { addrs, next: start }
+        }
+        (Backend::Unresolved, _) | (Backend::Upstream(_), None) => {
+            return reply_failure(ctx, client, scratch, Failure::NameResolution, head_only).await;
+        }
+    };
+    let mut failure = Failure::Unavailable;
+    let max_attempts = attempt.service.retries.saturating_add(1);
+    for _ in 0..max_attempts {
+        let Some((addr, target)) = order.next() else { break };
+        let _active = target.map(Target::begin);
+        match try_target(ctx, client, scratch, attempt, addr, target).await {
+            Ok(after) => return after,
+            Err(AttemptError::Done(after)) => return after,
+            Err(AttemptError::Retryable(f)) => failure = f,
+        }
+    }
+    reply_failure(ctx, client, scratch, failure, head_only).await
+}
+
+async fn reply_failure(ctx: &WorkerCtx, client: &mut Client, scratch: &mut Scratch, failure: Failure, head_only: bool) -> After {
+    // An unread request body would be taken for the next request: close instead of draining.
+    let close = !scratch.head.keep_alive || scratch.head.framing != BodyFraming::None || ctx.shutdown.is_fired();
+    let mut out = scratch.out();
+    out.clear();
+    let (status, message) = failure.status_and_message();
+    write_json_response(&mut out, status, message, close, head_only);
+    let (result, out) = write_owned(&mut client.io.stream, out, ctx.shared.settings.client_send_timeout).await;
+    scratch.out = out;
+    if close || result.is_err() {
+        return After::Close;
+    }
+    client.io.consume(scratch.head.head_len);
+    After::KeepAlive
+}
+
+fn report_connect_failure(target: Option<&Target>, error: &IoFailure) -> Failure {
+    match error {
+        IoFailure::Timeout => {
+            if let Some(t) = target {
+                t.report_timeout();
+            }
+            Failure::GatewayTimeout
+        }
+        IoFailure::Io(_) => {
+            if let Some(t) = target {
+                t.report_tcp_failure();
+            }
+            Failure::BadGateway
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<UpstreamConn, IoFailure> {
+    let stream = match monoio::time::timeout(timeout, TcpStream::connect_addr(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(IoFailure::Io(e)),
+        Err(_) => return Err(IoFailure::Timeout),
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(UpstreamConn { io: BufferedStream::new(stream, UPSTREAM_BUFFER), addr, requests: 0 })
+}
+
+/// One try against one target: connect (or reuse), send, receive, relay.
+async fn try_target(
+    ctx: &Rc<WorkerCtx>,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    attempt: &Attempt<'_>,
+    addr: SocketAddr,
+    target: Option<&Target>,
+) -> Result<After, AttemptError> {
+    let settings = &ctx.shared.settings;
+    let service = attempt.service;
+    let head_len = scratch.head.head_len;
+    let framing = scratch.head.framing;
+    let resendable = framing == BodyFraming::None && scratch.head.method_kind().is_idempotent();
+
+    // A pooled connection may have been closed by the upstream while idle; such a request is
+    // sent once more on a fresh connection when it is safe to resend.
+    let mut pooled = ctx.pool.checkout(addr);
+    let upstream = loop {
+        let reused = pooled.is_some();
+        let mut upstream = match pooled.take() {
+            Some(conn) => conn,
+            None => connect(addr, service.connect_timeout)
+                .await
+                .map_err(|e| AttemptError::Retryable(report_connect_failure(target, &e)))?,
+        };
+        upstream.requests += 1;
+
+        let mut out = scratch.out();
+        {
+            let buf = client.io.pending();
+            let stripped = &scratch.path[..attempt.strip_len.min(scratch.path.len())];
+            let upstream_target = UpstreamTarget {
+                path: &scratch.upstream_path,
+                host: &service.host_header,
+                preserve_host: attempt.preserve_host,
+                stripped_prefix: stripped,
+            };
+            write_upstream_head(&mut out, buf, &scratch.head, &upstream_target, &client.facts);
+        }
+        // Small bodies that arrived with the head share its write.
+        let mut body_sent = false;
+        if let BodyFraming::Length(n) = framing {
+            let available = client.io.pending_len() - head_len;
+            if n <= COALESCE_BODY as u64 && available as u64 >= n && !scratch.head.expect_continue {
+                let start = head_len;
+                out.extend_from_slice(&client.io.pending()[start..start + n as usize]);
+                body_sent = true;
+            }
+        }
+        let (written, out) = write_owned(&mut upstream.io.stream, out, service.write_timeout).await;
+        scratch.out = out;
+        if let Err(e) = written {
+            if reused && resendable {
+                continue;
+            }
+            // Nothing of the body was consumed from the client yet: try the next target.
+            return Err(AttemptError::Retryable(report_connect_failure(target, &e)));
+        }
+        // A bodyless request's head stays buffered until the response head arrives, so that a
+        // stale pooled connection can be retried with the same bytes.
+        if framing != BodyFraming::None {
+            client.io.consume(head_len);
+        }
+        if body_sent {
+            if let BodyFraming::Length(n) = framing {
+                client.io.consume(n as usize);
+            }
+        } else if framing != BodyFraming::None {
+            if scratch.head.expect_continue {
+                let interim = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
+                let (sent, _) = write_owned(&mut client.io.stream, interim, settings.client_send_timeout).await;
+                if sent.is_err() {
+                    return Err(AttemptError::Done(After::Close));
+                }
+            }
+            let relayed = relay_body(
+                &mut client.io,
+                &mut upstream.io.stream,
+                framing,
+                settings.client_body_timeout,
+                service.write_timeout,
+                settings.limits.max_head,
+            )
+            .await;
+            match relayed {
+                Ok(()) => {}
+                Err(RelayError::Source(_)) => return Err(AttemptError::Done(After::Close)),
+                Err(RelayError::Destination(e)) => {
+                    let failure = report_connect_failure(target, &e);
+                    return Err(AttemptError::Done(reply_failure(ctx, client, scratch, failure, false).await));
+                }
+            }
+        }
+
+        match read_response_head(&mut upstream, scratch, service.read_timeout).await {
+            Ok(()) => {
+                if framing == BodyFraming::None {
+                    client.io.consume(head_len);
+                }
+                break upstream;
+            }
+            Err(ReadHeadError::Closed | ReadHeadError::Io) if reused && resendable => continue,
+            Err(e) => {
+                let failure = match e {
+                    ReadHeadError::Timeout => {
+                        if let Some(t) = target {
+                            t.report_timeout();
+                        }
+                        Failure::GatewayTimeout
+                    }
+                    ReadHeadError::Closed | ReadHeadError::Io => {
+                        if let Some(t) = target {
+                            t.report_tcp_failure();
+                        }
+                        Failure::BadGateway
+                    }
+                    ReadHeadError::Invalid => Failure::BadGateway,
+                };
+                let head_only = scratch.head.method_kind() == Method::Head;
+                return Err(AttemptError::Done(reply_failure(ctx, client, scratch, failure, head_only).await));
+            }
+        }
+    };
+    if let Some(t) = target {
+        t.report_http_status(scratch.response.status);
+    }
+    Ok(relay_response(ctx, client, scratch, upstream, service.read_timeout).await)
+}
+
+enum ReadHeadError {
+    Timeout,
+    /// The upstream closed before sending a complete head.
+    Closed,
+    Io,
+    Invalid,
+}
+
+/// Reads the final response head (1xx interim responses other than 101 are skipped).
+async fn read_response_head(upstream: &mut UpstreamConn, scratch: &mut Scratch, timeout: Duration) -> Result<(), ReadHeadError> {
+    let limits = crate::http::HeadLimits::default();
+    let head_request = scratch.head.method_kind() == Method::Head;
+    loop {
+        upstream.io.compact();
+        if upstream.io.pending_len() > 0 {
+            let head = std::mem::take(&mut scratch.response);
+            match parse_response(upstream.io.pending(), &limits, head_request, head) {
+                Ok(ResponseStatus::Complete(head)) => {
+                    let interim = head.is_informational() && head.status != 101;
+                    let head_len = head.head_len;
+                    scratch.response = head;
+                    if interim {
+                        upstream.io.consume(head_len);
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Ok(ResponseStatus::Partial) => {}
+                Err(_) => return Err(ReadHeadError::Invalid),
+            }
+        }
+        match upstream.io.fill(UPSTREAM_BUFFER, timeout).await {
+            Ok(0) => return Err(ReadHeadError::Closed),
+            Ok(_) => {}
+            Err(IoFailure::Timeout) => return Err(ReadHeadError::Timeout),
+            Err(IoFailure::Io(_)) => return Err(ReadHeadError::Io),
+        }
+    }
+}
+
+async fn relay_response(
+    ctx: &Rc<WorkerCtx>,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    mut upstream: UpstreamConn,
+    read_timeout: Duration,
+) -> After {
+    let settings = &ctx.shared.settings;
+    let response_head_len = scratch.response.head_len;
+    let upgrade = scratch.response.status == 101;
+    if upgrade && !scratch.head.upgrade {
+        // The head is already consumed: answer and close rather than consume it twice.
+        scratch.head.keep_alive = false;
+        return reply_failure(ctx, client, scratch, Failure::BadGateway, false).await;
+    }
+    let body = if upgrade { ClientBody::None } else { ClientBody::choose(scratch.response.framing, scratch.head.http10) };
+    let keep_alive = !upgrade && scratch.head.keep_alive && !body.ends_connection() && !ctx.shutdown.is_fired();
+    let mut out = scratch.out();
+    write_client_head(&mut out, upstream.io.pending(), &scratch.response, body, keep_alive, scratch.head.http10, upgrade);
+    upstream.io.consume(response_head_len);
+    let (written, out) = write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+    scratch.out = out;
+    if written.is_err() {
+        return After::Close;
+    }
+    if upgrade {
+        return After::Upgrade(upstream);
+    }
+    let relayed = match body {
+        ClientBody::None => Ok(()),
+        ClientBody::Length(_) | ClientBody::Chunked | ClientBody::UntilClose => {
+            relay_body(&mut upstream.io, &mut client.io.stream, scratch.response.framing, read_timeout, settings.client_send_timeout, settings.limits.max_head).await
+        }
+        ClientBody::Dechunk => crate::relay::relay_dechunked(&mut upstream.io, &mut client.io.stream, read_timeout, settings.client_send_timeout, settings.limits.max_head).await,
+    };
+    if relayed.is_err() {
+        // A truncated body must not look complete: closing is the only honest signal left.
+        return After::Close;
+    }
+    if scratch.response.keep_alive && scratch.response.framing != BodyFraming::UntilClose {
+        ctx.pool.checkin(upstream);
+    }
+    if keep_alive {
+        After::KeepAlive
+    } else {
+        After::Close
+    }
+}

@@ -1,0 +1,163 @@
+//! Streaming message bodies between the two sides with backpressure: one buffer per side,
+//! read then write, never more than one read ahead. Bodies are never held whole.
+
+use std::time::Duration;
+
+use monoio::io::{AsyncWriteRent, Splitable};
+use monoio::net::TcpStream;
+
+use crate::conn::{write_owned, BufferedStream, IoFailure, BODY_READ};
+use crate::http::chunked::{ChunkError, ChunkedScanner};
+use crate::http::BodyFraming;
+
+#[derive(Debug)]
+pub enum RelayError {
+    /// Reading the body failed: I/O error, timeout, early end or bad chunked framing.
+    Source(SourceError),
+    Destination(IoFailure),
+}
+
+#[derive(Debug)]
+pub enum SourceError {
+    Io(IoFailure),
+    /// The peer closed before the body was complete.
+    Truncated,
+    Framing(ChunkError),
+}
+
+/// Copies one body of `framing` from `src` (its buffered bytes first) to `dst`, leaving any
+/// bytes after the body (a pipelined request) in `src`'s buffer.
+pub async fn relay_body(
+    src: &mut BufferedStream,
+    dst: &mut TcpStream,
+    framing: BodyFraming,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    max_trailer: usize,
+) -> Result<(), RelayError> {
+    match framing {
+        BodyFraming::None => Ok(()),
+        BodyFraming::Length(total) => {
+            let mut remaining = total;
+            while remaining > 0 {
+                if src.pending_len() == 0 {
+                    read_some(src, read_timeout).await?;
+                }
+                let take = (src.pending_len() as u64).min(remaining) as usize;
+                forward(src, take, dst, write_timeout).await?;
+                remaining -= take as u64;
+            }
+            Ok(())
+        }
+        BodyFraming::Chunked => {
+            let mut scanner = ChunkedScanner::new(max_trailer);
+            loop {
+                if src.pending_len() == 0 {
+                    read_some(src, read_timeout).await?;
+                }
+                let take = scanner
+                    .scan(src.pending())
+                    .map_err(|e| RelayError::Source(SourceError::Framing(e)))?;
+                forward(src, take, dst, write_timeout).await?;
+                if scanner.is_done() {
+                    return Ok(());
+                }
+            }
+        }
+        BodyFraming::UntilClose => loop {
+            if src.pending_len() == 0 {
+                match src.fill(BODY_READ, read_timeout).await {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(RelayError::Source(SourceError::Io(e))),
+                }
+            }
+            let take = src.pending_len();
+            forward(src, take, dst, write_timeout).await?;
+        },
+    }
+}
+
+/// Copies a chunked body as plain bytes (for HTTP/1.0 clients, which cannot read chunked).
+pub async fn relay_dechunked(
+    src: &mut BufferedStream,
+    dst: &mut TcpStream,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    max_trailer: usize,
+) -> Result<(), RelayError> {
+    let mut scanner = ChunkedScanner::new(max_trailer);
+    let mut out: Option<Vec<u8>> = Some(Vec::with_capacity(BODY_READ));
+    loop {
+        if src.pending_len() == 0 {
+            read_some(src, read_timeout).await?;
+        }
+        let mut payload = out.take().unwrap_or_default();
+        payload.clear();
+        let mut consumed = 0;
+        while consumed < src.pending_len() && !scanner.is_done() {
+            let input = &src.pending()[consumed..];
+            let step = scanner.step(input).map_err(|e| RelayError::Source(SourceError::Framing(e)))?;
+            if let Some(data) = step.data {
+                payload.extend_from_slice(&input[data]);
+            }
+            if step.consumed == 0 {
+                break;
+            }
+            consumed += step.consumed;
+        }
+        src.consume(consumed);
+        if !payload.is_empty() {
+            let (written, buf) = write_owned(dst, payload, write_timeout).await;
+            written.map_err(RelayError::Destination)?;
+            out = buf;
+        } else {
+            out = Some(payload);
+        }
+        if scanner.is_done() {
+            return Ok(());
+        }
+    }
+}
+
+async fn read_some(src: &mut BufferedStream, timeout: Duration) -> Result<(), RelayError> {
+    match src.fill(BODY_READ, timeout).await {
+        Ok(0) => Err(RelayError::Source(SourceError::Truncated)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(RelayError::Source(SourceError::Io(e))),
+    }
+}
+
+async fn forward(src: &mut BufferedStream, len: usize, dst: &mut TcpStream, timeout: Duration) -> Result<(), RelayError> {
+    if len == 0 {
+        return Ok(());
+    }
+    src.forward_pending(len, dst, timeout).await.map_err(|e| match e {
+        crate::conn::ForwardFailure::Read(e) => RelayError::Source(SourceError::Io(e)),
+        crate::conn::ForwardFailure::Write(e) => RelayError::Destination(e),
+    })
+}
+
+/// After a 101 response: bytes flow both ways until either side closes. Buffered bytes of
+/// each side (sent early by the client, or after the 101 head by the upstream) go first.
+pub async fn tunnel(mut client: BufferedStream, mut upstream: BufferedStream, idle: Duration) {
+    let early_client = client.pending_len();
+    if early_client > 0 && client.forward_pending(early_client, &mut upstream.stream, idle).await.is_err() {
+        return;
+    }
+    let early_upstream = upstream.pending_len();
+    if early_upstream > 0 && upstream.forward_pending(early_upstream, &mut client.stream, idle).await.is_err() {
+        return;
+    }
+    let (mut client_read, mut client_write) = client.stream.into_split();
+    let (mut upstream_read, mut upstream_write) = upstream.stream.into_split();
+    let upward = async {
+        let _ = monoio::io::copy(&mut client_read, &mut upstream_write).await;
+        let _ = upstream_write.shutdown().await;
+    };
+    let downward = async {
+        let _ = monoio::io::copy(&mut upstream_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    monoio::join!(upward, downward);
+}

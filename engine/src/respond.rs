@@ -1,0 +1,141 @@
+//! The one place that turns an engine failure into what the client receives.
+//!
+//! Kong-style JSON bodies (`{"message": "..."}`); every gateway-generated response carries
+//! `Server` and a `Content-Length`, and says `Connection: close` when the connection ends.
+
+use std::io::Write;
+
+use crate::http::request::RequestError;
+
+pub const SERVER: &str = concat!("sluice/", env!("CARGO_PKG_VERSION"));
+pub const VIA: &str = concat!("1.1 sluice/", env!("CARGO_PKG_VERSION"));
+
+/// Why the gateway answers a request itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    BadRequest(RequestError),
+    InvalidPath,
+    NoRoute,
+    NoService,
+    /// Connection refused or reset, or a malformed or ambiguous upstream response.
+    BadGateway,
+    /// No healthy target, or the service host could not be resolved.
+    Unavailable,
+    NameResolution,
+    GatewayTimeout,
+}
+
+impl Failure {
+    pub fn status_and_message(self) -> (u16, &'static str) {
+        match self {
+            Failure::BadRequest(e) => {
+                let status = e.status();
+                (status, match status {
+                    414 => "Request-URI Too Large",
+                    431 => "Request Header Fields Too Large",
+                    501 => "Not Implemented",
+                    505 => "HTTP Version Not Supported",
+                    _ => "Bad request",
+                })
+            }
+            Failure::InvalidPath => (400, "Bad request"),
+            Failure::NoRoute => (404, "no Route matched with those values"),
+            Failure::NoService => (503, "no Service found with those values"),
+            Failure::BadGateway => (502, "An invalid response was received from the upstream server"),
+            Failure::Unavailable => (503, "failure to get a peer from the ring-balancer"),
+            Failure::NameResolution => (503, "name resolution failed"),
+            Failure::GatewayTimeout => (504, "The upstream server is timing out"),
+        }
+    }
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        414 => "URI Too Long",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Appends a complete JSON response to `out`. `head_only` omits the body (HEAD requests).
+pub fn write_json_response(out: &mut Vec<u8>, status: u16, message: &str, close: bool, head_only: bool) {
+    let body = serde_json::json!({ "message": message }).to_string();
+    write_response(out, status, "application/json; charset=utf-8", body.as_bytes(), close, head_only);
+}
+
+pub fn write_response(out: &mut Vec<u8>, status: u16, content_type: &str, body: &[u8], close: bool, head_only: bool) {
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nServer: {SERVER}\r\n",
+        reason_phrase(status),
+        body.len()
+    );
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_mapping_table() {
+        let cases = [
+            (Failure::BadRequest(RequestError::LengthAndChunked), 400, "Bad request"),
+            (Failure::BadRequest(RequestError::UriTooLong), 414, "Request-URI Too Large"),
+            (Failure::BadRequest(RequestError::HeadTooLarge), 431, "Request Header Fields Too Large"),
+            (Failure::BadRequest(RequestError::UnsupportedTransferCoding), 501, "Not Implemented"),
+            (Failure::NoRoute, 404, "no Route matched with those values"),
+            (Failure::BadGateway, 502, "An invalid response was received from the upstream server"),
+            (Failure::Unavailable, 503, "failure to get a peer from the ring-balancer"),
+            (Failure::GatewayTimeout, 504, "The upstream server is timing out"),
+        ];
+        for (failure, status, message) in cases {
+            assert_eq!(failure.status_and_message(), (status, message), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn json_response_is_well_framed() {
+        let mut out = Vec::new();
+        write_json_response(&mut out, 404, "no Route matched with those values", true, false);
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        assert!(head.contains("Connection: close"));
+        assert_eq!(body, r#"{"message":"no Route matched with those values"}"#);
+    }
+}

@@ -1,0 +1,252 @@
+//! Thread-per-core workers: one monoio runtime, one SO_REUSEPORT listener, one upstream pool
+//! per worker thread. Nothing here is shared between workers except `Shared`, which is read
+//! without locks (atomics and an `ArcSwap`).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use sluice_balancer::{Cursor, HealthRegistry};
+
+use crate::pool::Pool;
+use crate::settings::ProxySettings;
+use crate::snapshot::Snapshot;
+
+/// Which io driver the worker runtimes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoDriver {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    IoUring,
+    Legacy,
+}
+
+/// Counters one worker writes and anyone may read (the Admin API's /status).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub connections_accepted: AtomicU64,
+    pub connections_active: AtomicU64,
+    pub requests: AtomicU64,
+}
+
+/// State shared by all workers and the control thread.
+pub struct Shared {
+    pub config: ArcSwap<Snapshot>,
+    /// Bumped after each swap; workers compare it once per request.
+    pub generation: AtomicU64,
+    pub settings: ProxySettings,
+    pub health: Arc<HealthRegistry>,
+    pub shutting_down: AtomicBool,
+    pub stats: Vec<WorkerStats>,
+}
+
+impl Shared {
+    pub fn new(snapshot: Snapshot, settings: ProxySettings, health: Arc<HealthRegistry>, workers: usize) -> Self {
+        let generation = snapshot.generation;
+        Shared {
+            config: ArcSwap::from_pointee(snapshot),
+            generation: AtomicU64::new(generation),
+            settings,
+            health,
+            shutting_down: AtomicBool::new(false),
+            stats: (0..workers).map(|_| WorkerStats::default()).collect(),
+        }
+    }
+
+    /// Installs a new snapshot; requests already running keep the one they hold.
+    pub fn install(&self, mut snapshot: Snapshot) -> u64 {
+        let generation = self.generation.load(Ordering::Acquire) + 1;
+        snapshot.generation = generation;
+        self.config.store(Arc::new(snapshot));
+        self.generation.store(generation, Ordering::Release);
+        generation
+    }
+}
+
+/// A worker-local one-shot broadcast: fires once, wakes every waiter.
+#[derive(Default)]
+pub struct ShutdownSignal {
+    fired: Cell<bool>,
+    waiters: RefCell<slab::Slab<Waker>>,
+}
+
+impl ShutdownSignal {
+    pub fn fire(&self) {
+        self.fired.set(true);
+        for waker in self.waiters.borrow_mut().drain() {
+            waker.wake();
+        }
+    }
+
+    pub fn is_fired(&self) -> bool {
+        self.fired.get()
+    }
+
+    pub fn wait(&self) -> ShutdownWait<'_> {
+        ShutdownWait { signal: self, slot: None }
+    }
+}
+
+pub struct ShutdownWait<'a> {
+    signal: &'a ShutdownSignal,
+    slot: Option<usize>,
+}
+
+impl Future for ShutdownWait<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.signal.fired.get() {
+            return Poll::Ready(());
+        }
+        let mut waiters = self.signal.waiters.borrow_mut();
+        match self.slot {
+            Some(slot) if waiters.contains(slot) => waiters[slot].clone_from(cx.waker()),
+            _ => {
+                let slot = waiters.insert(cx.waker().clone());
+                drop(waiters);
+                self.slot = Some(slot);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for ShutdownWait<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            let mut waiters = self.signal.waiters.borrow_mut();
+            if waiters.contains(slot) {
+                waiters.remove(slot);
+            }
+        }
+    }
+}
+
+/// Everything a worker's connection tasks share; lives in an `Rc` on the worker thread.
+pub struct WorkerCtx {
+    pub index: usize,
+    pub shared: Arc<Shared>,
+    pub pool: Pool,
+    pub shutdown: ShutdownSignal,
+    snapshot: RefCell<Rc<Arc<Snapshot>>>,
+    /// Round-robin state per upstream of the current snapshot.
+    cursors: RefCell<Vec<Cursor>>,
+    /// Rotates the starting address for services that resolve to several addresses.
+    pub direct_rotation: Cell<usize>,
+    pub active_connections: Cell<usize>,
+}
+
+impl WorkerCtx {
+    pub fn new(index: usize, shared: Arc<Shared>) -> Self {
+        let snapshot = shared.config.load_full();
+        let cursors = fresh_cursors(&snapshot, index);
+        WorkerCtx {
+            index,
+            pool: Pool::new(shared.settings.pool.clone()),
+            shared,
+            shutdown: ShutdownSignal::default(),
+            snapshot: RefCell::new(Rc::new(snapshot)),
+            cursors: RefCell::new(cursors),
+            direct_rotation: Cell::new(index),
+            active_connections: Cell::new(0),
+        }
+    }
+
+    /// The current snapshot; picks up a newly installed one (one atomic load per call).
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        let mut current = self.snapshot.borrow_mut();
+        if current.generation != generation {
+            let fresh = self.shared.config.load_full();
+            *self.cursors.borrow_mut() = fresh_cursors(&fresh, self.index);
+            *current = Rc::new(fresh);
+        }
+        Rc::clone(&current)
+    }
+
+    /// Runs `f` with this worker's cursor for upstream `index` of `snapshot`.
+    pub fn with_cursor<R>(&self, snapshot: &Snapshot, index: usize, f: impl FnOnce(&mut Cursor) -> R) -> R {
+        let mut cursors = self.cursors.borrow_mut();
+        if cursors.len() != snapshot.upstreams.len() {
+            *cursors = fresh_cursors(snapshot, self.index);
+        }
+        match cursors.get_mut(index) {
+            Some(cursor) => f(cursor),
+            None => f(&mut Cursor::default()),
+        }
+    }
+
+    pub fn stats(&self) -> &WorkerStats {
+        &self.shared.stats[self.index]
+    }
+}
+
+fn fresh_cursors(snapshot: &Snapshot, worker: usize) -> Vec<Cursor> {
+    // Seeding by worker index keeps workers from starting on the same target in lockstep.
+    (0..snapshot.upstreams.len()).map(|i| Cursor::with_seed((worker * 7919 + i) as u64)).collect()
+}
+
+/// Runs one worker: accept on `listener` until shutdown, then drain.
+pub async fn run_worker(ctx: Rc<WorkerCtx>, listener: monoio::net::TcpListener) {
+    let local = listener.local_addr().ok();
+    monoio::spawn(watch_shutdown(Rc::clone(&ctx)));
+    monoio::spawn(evict_idle_upstreams(Rc::clone(&ctx)));
+    loop {
+        let accepted = monoio::select! {
+            accepted = listener.accept() => accepted,
+            _ = ctx.shutdown.wait() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let ctx = Rc::clone(&ctx);
+                let local = local.or_else(|| stream.local_addr().ok());
+                monoio::spawn(serve(ctx, stream, peer, local));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(worker = ctx.index, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    let deadline = std::time::Instant::now() + ctx.shared.settings.drain_timeout;
+    while ctx.active_connections.get() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if ctx.active_connections.get() > 0 {
+        tracing::warn!(worker = ctx.index, remaining = ctx.active_connections.get(), "drain timeout, closing connections");
+    }
+}
+
+async fn serve(ctx: Rc<WorkerCtx>, stream: monoio::net::TcpStream, peer: SocketAddr, local: Option<SocketAddr>) {
+    let stats = ctx.stats();
+    stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
+    stats.connections_active.fetch_add(1, Ordering::Relaxed);
+    ctx.active_connections.set(ctx.active_connections.get() + 1);
+    crate::proxy::serve_client(&ctx, stream, peer, local).await;
+    ctx.active_connections.set(ctx.active_connections.get().saturating_sub(1));
+    ctx.stats().connections_active.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn watch_shutdown(ctx: Rc<WorkerCtx>) {
+    while !ctx.shared.shutting_down.load(Ordering::Acquire) {
+        monoio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ctx.shutdown.fire();
+}
+
+async fn evict_idle_upstreams(ctx: Rc<WorkerCtx>) {
+    while !ctx.shutdown.is_fired() {
+        monoio::time::sleep(Duration::from_secs(5)).await;
+        ctx.pool.evict_expired();
+    }
+}
