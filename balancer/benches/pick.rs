@@ -34,13 +34,16 @@ fn bench_pick(c: &mut Criterion) {
         });
 
         let ch = upstream(Algorithm::ConsistentHashing, n);
-        let keys: Vec<String> = (0..1024).map(|i| format!("203.0.113.{}:{i}", i % 251)).collect();
+        let keys: Vec<String> = (0..1024)
+            .map(|i| format!("203.0.113.{}:{i}", i % 251))
+            .collect();
         let mut cursor = Cursor::default();
         let mut i = 0usize;
         g.bench_function(format!("consistent_hashing/{n}"), |b| {
             b.iter(|| {
                 i = (i + 1) & 1023;
-                ch.pick(&mut cursor, Some(black_box(keys[i].as_bytes()))).map(|t| t.weight())
+                ch.pick(&mut cursor, Some(black_box(keys[i].as_bytes())))
+                    .map(|t| t.weight())
             })
         });
 
@@ -56,10 +59,17 @@ fn bench_pick(c: &mut Criterion) {
 
 fn bench_retry(c: &mut Criterion) {
     let mut g = c.benchmark_group("retry_order_4");
-    for alg in [Algorithm::RoundRobin, Algorithm::ConsistentHashing, Algorithm::LeastConnections] {
+    for alg in [
+        Algorithm::RoundRobin,
+        Algorithm::ConsistentHashing,
+        Algorithm::LeastConnections,
+    ] {
         let up = upstream(alg, 10);
         // Every other target is down: the walks have to skip.
-        up.targets().iter().step_by(2).for_each(|t| t.set_healthy(false));
+        up.targets()
+            .iter()
+            .step_by(2)
+            .for_each(|t| t.set_healthy(false));
         let mut cursor = Cursor::default();
         g.bench_function(format!("{alg:?}_half_unhealthy"), |b| {
             b.iter(|| {

@@ -97,18 +97,26 @@ impl SharedState {
     pub(crate) fn apply(&self, ev: Event, limit: u32) {
         let _ = self
             .health
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| transition(s, ev, limit));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                transition(s, ev, limit)
+            });
     }
 
     pub(crate) fn set_healthy(&self, healthy: bool) {
-        self.health.store(if healthy { 0 } else { UNHEALTHY }, Ordering::Release);
+        self.health
+            .store(if healthy { 0 } else { UNHEALTHY }, Ordering::Release);
     }
 
     /// Raw counters (successes, tcp failures, timeouts, http failures), for tests and metrics.
     pub(crate) fn counters(&self) -> [u32; 4] {
         let s = self.health.load(Ordering::Acquire);
         let c = |sh: u32| ((s >> sh) & CTR_MASK) as u32;
-        [c(SUCCESS_SHIFT), c(TCP_SHIFT), c(TIMEOUT_SHIFT), c(HTTP_SHIFT)]
+        [
+            c(SUCCESS_SHIFT),
+            c(TCP_SHIFT),
+            c(TIMEOUT_SHIFT),
+            c(HTTP_SHIFT),
+        ]
     }
 
     #[inline]
@@ -152,7 +160,9 @@ impl StatusSet {
 
 impl std::fmt::Debug for StatusSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries((0u16..1024).filter(|s| self.contains(*s))).finish()
+        f.debug_set()
+            .entries((0u16..1024).filter(|s| self.contains(*s)))
+            .finish()
     }
 }
 
@@ -273,7 +283,9 @@ pub struct HealthRegistry {
 
 impl std::fmt::Debug for HealthRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HealthRegistry").field("entries", &self.len()).finish()
+        f.debug_struct("HealthRegistry")
+            .field("entries", &self.len())
+            .finish()
     }
 }
 
@@ -286,7 +298,9 @@ impl HealthRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<SharedState>>> {
         // A panic while holding this lock cannot leave the map inconsistent (single inserts),
         // so a poisoned lock is safe to keep using.
-        self.states.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The state for (upstream, addr), created healthy with zero connections if new.
@@ -325,7 +339,9 @@ mod tests {
     use super::*;
 
     fn run(events: &[(Event, u32)]) -> u64 {
-        events.iter().fold(0, |s, &(ev, lim)| transition(s, ev, lim).unwrap_or(s))
+        events
+            .iter()
+            .fold(0, |s, &(ev, lim)| transition(s, ev, lim).unwrap_or(s))
     }
 
     #[test]
@@ -343,36 +359,65 @@ mod tests {
 
     #[test]
     fn kinds_count_separately() {
-        let s = run(&[(Event::Timeout, 2), (Event::TcpFailure, 2), (Event::HttpFailure, 2)]);
+        let s = run(&[
+            (Event::Timeout, 2),
+            (Event::TcpFailure, 2),
+            (Event::HttpFailure, 2),
+        ]);
         assert_eq!(s & UNHEALTHY, 0);
-        assert_eq!(run(&[(Event::Timeout, 2), (Event::TcpFailure, 2), (Event::Timeout, 2)]), UNHEALTHY);
+        assert_eq!(
+            run(&[
+                (Event::Timeout, 2),
+                (Event::TcpFailure, 2),
+                (Event::Timeout, 2)
+            ]),
+            UNHEALTHY
+        );
     }
 
     #[test]
     fn success_breaks_failure_streak() {
-        let s = run(&[(Event::TcpFailure, 2), (Event::Success, 1), (Event::TcpFailure, 2)]);
+        let s = run(&[
+            (Event::TcpFailure, 2),
+            (Event::Success, 1),
+            (Event::TcpFailure, 2),
+        ]);
         assert_eq!(s & UNHEALTHY, 0);
     }
 
     #[test]
     fn uncounted_success_keeps_failure_streak() {
-        let s = run(&[(Event::TcpFailure, 2), (Event::Success, 0), (Event::TcpFailure, 2)]);
+        let s = run(&[
+            (Event::TcpFailure, 2),
+            (Event::Success, 0),
+            (Event::TcpFailure, 2),
+        ]);
         assert_eq!(s, UNHEALTHY);
     }
 
     #[test]
     fn recovery_needs_consecutive_successes() {
-        let s = run(&[(Event::Success, 3), (Event::Success, 3), (Event::TcpFailure, 1)]);
+        let s = run(&[
+            (Event::Success, 3),
+            (Event::Success, 3),
+            (Event::TcpFailure, 1),
+        ]);
         let s = [(Event::Success, 3), (Event::Success, 3)]
             .iter()
             .fold(s | UNHEALTHY, |s, &(e, l)| transition(s, e, l).unwrap_or(s));
-        assert_ne!(s & UNHEALTHY, 0, "streak was broken, two successes are not enough");
+        assert_ne!(
+            s & UNHEALTHY,
+            0,
+            "streak was broken, two successes are not enough"
+        );
         assert_eq!(transition(s, Event::Success, 3), Some(0));
     }
 
     #[test]
     fn counters_count_up_to_threshold() {
-        let s = (0..254).fold(0, |s, _| transition(s, Event::HttpFailure, 255).unwrap_or(s));
+        let s = (0..254).fold(0, |s, _| {
+            transition(s, Event::HttpFailure, 255).unwrap_or(s)
+        });
         assert_eq!(s, 254 << HTTP_SHIFT);
         assert_eq!(transition(s, Event::HttpFailure, 255), Some(UNHEALTHY));
     }

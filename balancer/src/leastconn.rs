@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::upstream::Target;
+use crate::health::SharedState;
 
 /// Upstreams up to this many targets get an exact least-loaded retry order.
 pub(crate) const EXACT_LIMIT: usize = 256;
@@ -31,18 +31,34 @@ pub(crate) fn less_loaded(a: (usize, u32), b: (usize, u32)) -> bool {
     (a.0 as u128 + 1) * u128::from(b.1) < (b.0 as u128 + 1) * u128::from(a.1)
 }
 
+/// What the scan reads per target, stored densely in the upstream: one pointer chase per
+/// target instead of two (`Arc<Target>` then its `Arc<SharedState>`).
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    pub(crate) state: Arc<SharedState>,
+    pub(crate) weight: u32,
+}
+
 #[inline]
-fn eligible(t: &Target) -> bool {
-    t.weight() > 0 && t.is_healthy()
+fn eligible(t: &Slot) -> bool {
+    t.weight > 0 && t.state.is_healthy()
 }
 
 impl LeastConn {
     pub(crate) fn new(rot: usize) -> Self {
-        LeastConn { rot, tried: [0; EXACT_LIMIT / 64], first: None, k: 0, done: false }
+        LeastConn {
+            rot,
+            tried: [0; EXACT_LIMIT / 64],
+            first: None,
+            k: 0,
+            done: false,
+        }
     }
 
     fn is_tried(&self, i: usize) -> bool {
-        self.tried.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.tried
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     fn mark(&mut self, i: usize) {
@@ -52,7 +68,7 @@ impl LeastConn {
     }
 
     /// Index of the next target to try.
-    pub(crate) fn next(&mut self, targets: &[Arc<Target>]) -> Option<usize> {
+    pub(crate) fn next(&mut self, targets: &[Slot]) -> Option<usize> {
         let n = targets.len();
         if self.done || n == 0 {
             return None;
@@ -71,14 +87,14 @@ impl LeastConn {
         found
     }
 
-    fn scan(&self, targets: &[Arc<Target>]) -> Option<usize> {
+    fn scan(&self, targets: &[Slot]) -> Option<usize> {
         let n = targets.len();
         let mut best: Option<(usize, (usize, u32))> = None;
         let mut i = self.rot % n;
         for _ in 0..n {
             if let Some(t) = targets.get(i) {
                 if eligible(t) && !self.is_tried(i) {
-                    let load = (t.active_connections(), t.weight());
+                    let load = (t.state.active(), t.weight);
                     if best.is_none_or(|(_, b)| less_loaded(load, b)) {
                         best = Some((i, load));
                     }
@@ -92,12 +108,12 @@ impl LeastConn {
         best.map(|(i, _)| i)
     }
 
-    fn next_rotation(&mut self, targets: &[Arc<Target>], first: usize) -> Option<usize> {
+    fn next_rotation(&mut self, targets: &[Slot], first: usize) -> Option<usize> {
         let n = targets.len();
         while self.k + 1 < n {
             self.k += 1;
             let i = (first + self.k) % n;
-            if targets.get(i).is_some_and(|t| eligible(t)) {
+            if targets.get(i).is_some_and(eligible) {
                 return Some(i);
             }
         }

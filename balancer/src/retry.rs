@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::leastconn::LeastConn;
+use crate::leastconn::{LeastConn, Slot};
 use crate::upstream::Target;
 use crate::wrr::Walk;
 
@@ -20,21 +20,33 @@ pub struct RetryOrder<'a> {
 enum Kind<'a> {
     Empty,
     /// Round-robin wheel or hash ring; `pending` is a first pick computed eagerly.
-    Walk { walk: Walk<'a>, pending: Option<usize> },
-    LeastConn(LeastConn),
+    Walk {
+        walk: Walk<'a>,
+        pending: Option<usize>,
+    },
+    LeastConn(LeastConn, &'a [Slot]),
 }
 
 impl<'a> RetryOrder<'a> {
     pub(crate) fn empty(targets: &'a [Arc<Target>]) -> Self {
-        RetryOrder { targets, kind: Kind::Empty }
+        RetryOrder {
+            targets,
+            kind: Kind::Empty,
+        }
     }
 
     pub(crate) fn walk(targets: &'a [Arc<Target>], walk: Walk<'a>, pending: Option<usize>) -> Self {
-        RetryOrder { targets, kind: Kind::Walk { walk, pending } }
+        RetryOrder {
+            targets,
+            kind: Kind::Walk { walk, pending },
+        }
     }
 
-    pub(crate) fn least_conn(targets: &'a [Arc<Target>], rot: usize) -> Self {
-        RetryOrder { targets, kind: Kind::LeastConn(LeastConn::new(rot)) }
+    pub(crate) fn least_conn(targets: &'a [Arc<Target>], slots: &'a [Slot], rot: usize) -> Self {
+        RetryOrder {
+            targets,
+            kind: Kind::LeastConn(LeastConn::new(rot), slots),
+        }
     }
 }
 
@@ -59,7 +71,7 @@ impl<'a> Iterator for RetryOrder<'a> {
                 };
                 pos.and_then(|p| walk.target_at(p)).map(|t| t as usize)
             }
-            Kind::LeastConn(lc) => lc.next(targets),
+            Kind::LeastConn(lc, slots) => lc.next(slots),
         };
         idx.and_then(|i| targets.get(i))
     }

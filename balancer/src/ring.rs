@@ -46,7 +46,9 @@ pub struct StableHasher(Xxh32);
 
 impl std::fmt::Debug for StableHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("StableHasher").field(&self.0.digest()).finish()
+        f.debug_tuple("StableHasher")
+            .field(&self.0.digest())
+            .finish()
     }
 }
 
@@ -92,16 +94,40 @@ impl Hash for RawBytes<'_> {
     }
 }
 
-/// A virtual node: one point of one target.
-#[derive(Debug, Clone)]
-pub(crate) struct VNode {
-    pub(crate) label: String,
+/// A virtual node: point `i` of one target, labelled `"{prefix}{i}"` where the prefix is the
+/// target's `"ip:port "`. Borrowed and `Copy`: building a ring formats each address once, not
+/// once per point.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VNode<'a> {
+    pub(crate) prefix: &'a str,
+    pub(crate) i: u64,
     pub(crate) target: u32,
 }
 
-impl Hash for VNode {
+impl VNode<'_> {
+    /// The point's hash: xxhash32 of the label, streamed (prefix, then decimal digits).
+    pub(crate) fn point(&self) -> u32 {
+        StableHashBuilder.hash_one(self) as u32
+    }
+}
+
+impl Hash for VNode<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.label.as_bytes());
+        state.write(self.prefix.as_bytes());
+        let mut digits = [0u8; 20];
+        let mut pos = digits.len();
+        let mut i = self.i;
+        loop {
+            pos -= 1;
+            if let Some(d) = digits.get_mut(pos) {
+                *d = b'0' + (i % 10) as u8;
+            }
+            i /= 10;
+            if i == 0 || pos == 0 {
+                break;
+            }
+        }
+        state.write(digits.get(pos..).unwrap_or_default());
     }
 }
 
@@ -112,25 +138,41 @@ pub(crate) fn points(weights: &[u32], slots: u32) -> Vec<u64> {
     if total == 0 {
         return vec![0; weights.len()];
     }
-    let mut pts: Vec<u64> =
-        weights.iter().map(|&w| (u64::from(w) * n * POINTS_PER_SHARE / total).max(1)).collect();
+    let mut pts: Vec<u64> = weights
+        .iter()
+        .map(|&w| (u64::from(w) * n * POINTS_PER_SHARE / total).max(1))
+        .collect();
     if pts.iter().sum::<u64>() > u64::from(slots) {
-        pts = weights.iter().map(|&w| (u64::from(w) * u64::from(slots) / total).max(1)).collect();
+        pts = weights
+            .iter()
+            .map(|&w| (u64::from(w) * u64::from(slots) / total).max(1))
+            .collect();
     }
     pts
 }
 
-/// The virtual nodes for `(target index, addr, weight)` triples with weight > 0.
-pub(crate) fn vnodes(weighted: &[(u32, SocketAddr, u32)], slots: u32) -> Vec<VNode> {
+/// The `"ip:port "` label prefix of each `(target index, addr, weight)` triple, sorted by
+/// address so the ring does not depend on configuration order.
+pub(crate) fn prefixes(weighted: &[(u32, SocketAddr, u32)]) -> Vec<(u32, String, u32)> {
     let mut sorted: Vec<&(u32, SocketAddr, u32)> = weighted.iter().collect();
     sorted.sort_by_key(|t| t.1);
-    let weights: Vec<u32> = sorted.iter().map(|t| t.2).collect();
+    sorted
+        .into_iter()
+        .map(|&(idx, addr, w)| (idx, format!("{addr} "), w))
+        .collect()
+}
+
+/// The virtual nodes for the prefixed targets (see [`prefixes`]).
+pub(crate) fn vnodes(prefixed: &[(u32, String, u32)], slots: u32) -> Vec<VNode<'_>> {
+    let weights: Vec<u32> = prefixed.iter().map(|t| t.2).collect();
     let pts = points(&weights, slots);
     let mut out = Vec::with_capacity(pts.iter().sum::<u64>() as usize);
-    for (&&(idx, addr, _), &p) in sorted.iter().zip(&pts) {
-        for i in 1..=p {
-            out.push(VNode { label: format!("{addr} {i}"), target: idx });
-        }
+    for ((idx, prefix, _), &p) in prefixed.iter().zip(&pts) {
+        out.extend((1..=p).map(|i| VNode {
+            prefix,
+            i,
+            target: *idx,
+        }));
     }
     out
 }
@@ -145,20 +187,27 @@ pub(crate) struct Ring {
 impl Ring {
     /// Build from `(target index, addr, weight)` of the enabled targets.
     pub(crate) fn build(weighted: &[(u32, SocketAddr, u32)], slots: u32, ntargets: usize) -> Ring {
-        let mut ring: HashRing<VNode, StableHashBuilder> = HashRing::with_hasher(StableHashBuilder);
-        ring.batch_add(vnodes(weighted, slots));
+        let prefixed = prefixes(weighted);
+        let mut ring: HashRing<VNode<'_>, StableHashBuilder> =
+            HashRing::with_hasher(StableHashBuilder);
+        ring.batch_add(vnodes(&prefixed, slots));
         // hashring 0.3 only offers `IntoIterator` with its default hasher; with ours the one way
         // to read the sorted ring is `get_with_replicas(_, MAX)`: the whole ring, rotated to
         // the probe key's position. Build time only.
-        let nodes = ring.get_with_replicas(&RawBytes(b""), usize::MAX).unwrap_or_default();
-        let mut hashes: Vec<u32> = nodes.iter().map(|v| stable_hash(v.label.as_bytes())).collect();
+        let nodes = ring
+            .get_with_replicas(&RawBytes(b""), usize::MAX)
+            .unwrap_or_default();
+        let mut hashes: Vec<u32> = nodes.iter().map(VNode::point).collect();
         let mut seq: Vec<u32> = nodes.iter().map(|v| v.target).collect();
         // Undo the rotation: the ring starts where the hashes wrap around.
         if let Some(k) = hashes.windows(2).position(|w| w[1] < w[0]) {
             hashes.rotate_left(k + 1);
             seq.rotate_left(k + 1);
         }
-        Ring { hashes, entries: with_prev(&seq, ntargets) }
+        Ring {
+            hashes,
+            entries: with_prev(&seq, ntargets),
+        }
     }
 
     /// Number of points.
@@ -197,6 +246,31 @@ mod tests {
     }
 
     #[test]
+    fn vnode_hash_is_the_label_hash() {
+        for (i, label) in [
+            (1, "10.0.0.1:80 1"),
+            (160, "10.0.0.1:80 160"),
+            (10, "10.0.0.1:80 10"),
+        ] {
+            let v = VNode {
+                prefix: "10.0.0.1:80 ",
+                i,
+                target: 0,
+            };
+            assert_eq!(v.point(), stable_hash(label.as_bytes()), "{label}");
+        }
+        let v = VNode {
+            prefix: "[::1]:80 ",
+            i: u64::MAX,
+            target: 0,
+        };
+        assert_eq!(
+            v.point(),
+            stable_hash(format!("[::1]:80 {}", u64::MAX).as_bytes())
+        );
+    }
+
+    #[test]
     fn points_follow_kong_formula() {
         assert_eq!(points(&[100, 100, 100], 10_000), vec![160, 160, 160]);
         assert_eq!(points(&[300, 100], 10_000), vec![240, 80]);
@@ -212,9 +286,10 @@ mod tests {
         let weighted: Vec<(u32, SocketAddr, u32)> =
             (0..7).map(|i| (i, addr(i), 50 + 25 * i)).collect();
         let ours = Ring::build(&weighted, 10_000, 7);
-        let mut theirs: HashRing<VNode, StableHashBuilder> =
+        let prefixed = prefixes(&weighted);
+        let mut theirs: HashRing<VNode<'_>, StableHashBuilder> =
             HashRing::with_hasher(StableHashBuilder);
-        theirs.batch_add(vnodes(&weighted, 10_000));
+        theirs.batch_add(vnodes(&prefixed, 10_000));
         assert_eq!(ours.len(), theirs.len());
         for k in 0..20_000u32 {
             let key = format!("key-{k}");

@@ -125,7 +125,11 @@ pub struct ActiveHealthy {
 
 impl Default for ActiveHealthy {
     fn default() -> Self {
-        ActiveHealthy { interval: Duration::ZERO, successes: 0, http_statuses: vec![200, 302] }
+        ActiveHealthy {
+            interval: Duration::ZERO,
+            successes: 0,
+            http_statuses: vec![200, 302],
+        }
     }
 }
 
@@ -252,7 +256,10 @@ pub struct BalancerError {
 
 impl BalancerError {
     pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        BalancerError { field: field.into(), reason: reason.into() }
+        BalancerError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -321,7 +328,9 @@ impl UpstreamSpec {
         if self.algorithm != Algorithm::ConsistentHashing {
             return None;
         }
-        self.hash_on.key(inputs).or_else(|| self.hash_fallback.key(inputs))
+        self.hash_on
+            .key(inputs)
+            .or_else(|| self.hash_fallback.key(inputs))
     }
 
     /// Every problem with this spec (empty when valid).
@@ -333,7 +342,10 @@ impl UpstreamSpec {
         if !(MIN_SLOTS..=MAX_SLOTS).contains(&self.slots) {
             errs.push(BalancerError::new(
                 "slots",
-                format!("value should be between {MIN_SLOTS} and {MAX_SLOTS}, got {}", self.slots),
+                format!(
+                    "value should be between {MIN_SLOTS} and {MAX_SLOTS}, got {}",
+                    self.slots
+                ),
             ));
         }
         validate_hash(&self.hash_on, "hash_on", &mut errs);
@@ -360,7 +372,10 @@ impl UpstreamSpec {
             if t.weight > MAX_WEIGHT {
                 errs.push(BalancerError::new(
                     format!("targets[{i}].weight"),
-                    format!("value should be between 0 and {MAX_WEIGHT}, got {}", t.weight),
+                    format!(
+                        "value should be between 0 and {MAX_WEIGHT}, got {}",
+                        t.weight
+                    ),
                 ));
             }
             if seen.contains(&t.addr) {
@@ -382,32 +397,89 @@ impl UpstreamSpec {
     fn validate_passive(&self, errs: &mut Vec<BalancerError>) {
         let p = &self.passive;
         let base = "healthchecks.passive";
-        statuses(&p.healthy_http_statuses, &format!("{base}.healthy.http_statuses"), errs);
-        statuses(&p.unhealthy_http_statuses, &format!("{base}.unhealthy.http_statuses"), errs);
-        threshold(p.healthy_successes, &format!("{base}.healthy.successes"), errs);
-        threshold(p.unhealthy_tcp_failures, &format!("{base}.unhealthy.tcp_failures"), errs);
-        threshold(p.unhealthy_timeouts, &format!("{base}.unhealthy.timeouts"), errs);
-        threshold(p.unhealthy_http_failures, &format!("{base}.unhealthy.http_failures"), errs);
+        statuses(
+            &p.healthy_http_statuses,
+            &format!("{base}.healthy.http_statuses"),
+            errs,
+        );
+        statuses(
+            &p.unhealthy_http_statuses,
+            &format!("{base}.unhealthy.http_statuses"),
+            errs,
+        );
+        threshold(
+            p.healthy_successes,
+            &format!("{base}.healthy.successes"),
+            errs,
+        );
+        threshold(
+            p.unhealthy_tcp_failures,
+            &format!("{base}.unhealthy.tcp_failures"),
+            errs,
+        );
+        threshold(
+            p.unhealthy_timeouts,
+            &format!("{base}.unhealthy.timeouts"),
+            errs,
+        );
+        threshold(
+            p.unhealthy_http_failures,
+            &format!("{base}.unhealthy.http_failures"),
+            errs,
+        );
     }
 
     fn validate_active(&self, errs: &mut Vec<BalancerError>) {
         let a = &self.active;
         let base = "healthchecks.active";
         if !a.http_path.starts_with('/') {
-            errs.push(BalancerError::new(format!("{base}.http_path"), "must start with '/'"));
+            errs.push(BalancerError::new(
+                format!("{base}.http_path"),
+                "must start with '/'",
+            ));
         }
         if a.concurrency == 0 {
-            errs.push(BalancerError::new(format!("{base}.concurrency"), "must be at least 1"));
+            errs.push(BalancerError::new(
+                format!("{base}.concurrency"),
+                "must be at least 1",
+            ));
         }
         if a.enabled() && a.timeout.is_zero() {
-            errs.push(BalancerError::new(format!("{base}.timeout"), "must be greater than 0"));
+            errs.push(BalancerError::new(
+                format!("{base}.timeout"),
+                "must be greater than 0",
+            ));
         }
-        statuses(&a.healthy.http_statuses, &format!("{base}.healthy.http_statuses"), errs);
-        statuses(&a.unhealthy.http_statuses, &format!("{base}.unhealthy.http_statuses"), errs);
-        threshold(a.healthy.successes, &format!("{base}.healthy.successes"), errs);
-        threshold(a.unhealthy.http_failures, &format!("{base}.unhealthy.http_failures"), errs);
-        threshold(a.unhealthy.tcp_failures, &format!("{base}.unhealthy.tcp_failures"), errs);
-        threshold(a.unhealthy.timeouts, &format!("{base}.unhealthy.timeouts"), errs);
+        statuses(
+            &a.healthy.http_statuses,
+            &format!("{base}.healthy.http_statuses"),
+            errs,
+        );
+        statuses(
+            &a.unhealthy.http_statuses,
+            &format!("{base}.unhealthy.http_statuses"),
+            errs,
+        );
+        threshold(
+            a.healthy.successes,
+            &format!("{base}.healthy.successes"),
+            errs,
+        );
+        threshold(
+            a.unhealthy.http_failures,
+            &format!("{base}.unhealthy.http_failures"),
+            errs,
+        );
+        threshold(
+            a.unhealthy.tcp_failures,
+            &format!("{base}.unhealthy.tcp_failures"),
+            errs,
+        );
+        threshold(
+            a.unhealthy.timeouts,
+            &format!("{base}.unhealthy.timeouts"),
+            errs,
+        );
     }
 }
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::health::{Event, HealthConfig, HealthRegistry, ProbeOutcome, ProbeTask, SharedState};
+use crate::leastconn::Slot;
 use crate::retry::{usable, RetryOrder};
 use crate::ring::{stable_hash, Ring};
 use crate::spec::{ActiveHealth, Algorithm, BalancerError, HashInputs, UpstreamSpec};
@@ -71,7 +72,9 @@ impl Target {
     #[inline]
     pub fn begin(&self) -> ConnectionGuard {
         self.state.incr();
-        ConnectionGuard { state: Arc::clone(&self.state) }
+        ConnectionGuard {
+            state: Arc::clone(&self.state),
+        }
     }
 
     /// Passive report: connecting to the target failed.
@@ -81,7 +84,8 @@ impl Target {
 
     /// Passive report: the target did not answer in time.
     pub fn report_timeout(&self) {
-        self.state.apply(Event::Timeout, self.health.passive_timeouts);
+        self.state
+            .apply(Event::Timeout, self.health.passive_timeouts);
     }
 
     /// Passive report: the target answered with `status`. Counted as a success when it is in
@@ -157,13 +161,18 @@ pub struct Upstream {
     wheel: Vec<Entry>,
     /// The Ketama continuum (consistent-hashing only).
     ring: Ring,
+    /// Dense (state, weight) per target, in target order (least-connections only).
+    slots: Vec<Slot>,
     active: Arc<ActiveHealth>,
 }
 
 impl Upstream {
     /// Validate `spec` and compile it, attaching each target to its persistent state in
     /// `registry`. Returns every configuration error at once.
-    pub fn build(spec: &UpstreamSpec, registry: &HealthRegistry) -> Result<Upstream, Vec<BalancerError>> {
+    pub fn build(
+        spec: &UpstreamSpec,
+        registry: &HealthRegistry,
+    ) -> Result<Upstream, Vec<BalancerError>> {
         let errs = spec.validate();
         if !errs.is_empty() {
             return Err(errs);
@@ -188,6 +197,16 @@ impl Upstream {
             .filter(|(_, t)| t.weight > 0)
             .map(|(i, t)| (i as u32, t.addr, t.weight))
             .collect();
+        let slots = match spec.algorithm {
+            Algorithm::LeastConnections => targets
+                .iter()
+                .map(|t| Slot {
+                    state: Arc::clone(&t.state),
+                    weight: t.weight,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let (wheel, ring) = match spec.algorithm {
             Algorithm::LeastConnections => (Vec::new(), Ring::default()),
             alg => {
@@ -207,6 +226,7 @@ impl Upstream {
             targets,
             wheel,
             ring,
+            slots,
             active: Arc::new(spec.active.clone()),
         })
     }
@@ -238,7 +258,10 @@ impl Upstream {
 
     /// How many enabled targets are currently healthy.
     pub fn healthy_count(&self) -> usize {
-        self.targets.iter().filter(|t| t.weight > 0 && t.is_healthy()).count()
+        self.targets
+            .iter()
+            .filter(|t| t.weight > 0 && t.is_healthy())
+            .count()
     }
 
     /// The hash key for this request (`hash_on`, else `hash_fallback`); `None` unless the
@@ -254,13 +277,17 @@ impl Upstream {
     /// `cursor` is the worker's private state for this upstream. `hash_key` is used by
     /// consistent-hashing only (`None` => weighted round-robin start); the ring walks clockwise
     /// past unhealthy targets without rebuilding. No heap allocation.
-    pub fn retry_order<'a>(&'a self, cursor: &mut Cursor, hash_key: Option<&[u8]>) -> RetryOrder<'a> {
+    pub fn retry_order<'a>(
+        &'a self,
+        cursor: &mut Cursor,
+        hash_key: Option<&[u8]>,
+    ) -> RetryOrder<'a> {
         let targets = &self.targets[..];
         match (self.spec.algorithm, hash_key) {
             (Algorithm::LeastConnections, _) => {
                 let rot = cursor.pos;
                 cursor.pos = cursor.pos.wrapping_add(1);
-                RetryOrder::least_conn(targets, rot)
+                RetryOrder::least_conn(targets, &self.slots, rot)
             }
             (Algorithm::ConsistentHashing, Some(key)) if self.ring.len() > 0 => {
                 let start = self.ring.position(stable_hash(key));

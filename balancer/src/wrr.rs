@@ -35,7 +35,10 @@ pub(crate) fn with_prev(seq: &[u32], ntargets: usize) -> Vec<Entry> {
         let p = last[t as usize];
         // `p < j`: previous occurrence in this pass; otherwise it is the last one, circularly.
         let dist = if p < j { j - p } else { j + len - p };
-        out.push(Entry { target: t, prev: dist as u32 });
+        out.push(Entry {
+            target: t,
+            prev: dist as u32,
+        });
         last[t as usize] = j;
     }
     out
@@ -51,7 +54,11 @@ pub(crate) struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     pub(crate) fn new(entries: &'a [Entry], start: usize) -> Self {
-        Walk { entries, start, d: 0 }
+        Walk {
+            entries,
+            start,
+            d: 0,
+        }
     }
 
     /// Position of the next entry that is its target's first appearance in this walk and for

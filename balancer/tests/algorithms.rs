@@ -20,7 +20,12 @@ fn upstream_and_target_are_send_sync() {
 
 #[test]
 fn round_robin_distribution_within_10pct_over_10k() {
-    for weights in [&[100, 100, 100][..], &[5, 1, 1], &[300, 200, 100, 0, 50], &[65_535, 1000, 7]] {
+    for weights in [
+        &[100, 100, 100][..],
+        &[5, 1, 1],
+        &[300, 200, 100, 0, 50],
+        &[65_535, 1000, 7],
+    ] {
         let up = build(&spec(Algorithm::RoundRobin, weights));
         let counts = first_picks(&up, 10_000);
         assert_within_10pct(&up, &counts, 10_000);
@@ -31,7 +36,9 @@ fn round_robin_distribution_within_10pct_over_10k() {
 fn round_robin_is_smooth() {
     let up = build(&spec(Algorithm::RoundRobin, &[5, 1, 1]));
     let mut cursor = Cursor::default();
-    let seq: Vec<_> = (0..14).map(|_| up.pick(&mut cursor, None).unwrap().addr()).collect();
+    let seq: Vec<_> = (0..14)
+        .map(|_| up.pick(&mut cursor, None).unwrap().addr())
+        .collect();
     let (a, b, c) = (addr(0), addr(1), addr(2));
     assert_eq!(seq, [a, a, b, a, c, a, a, a, a, b, a, c, a, a]);
 }
@@ -64,7 +71,10 @@ fn consistent_hashing_spreads_keys_by_weight() {
     for (i, w) in [100.0, 100.0, 200.0, 400.0].iter().enumerate() {
         let got = counts[&addr(i as u32)] as f64 / 40_000.0;
         let want = w / 800.0;
-        assert!((got - want).abs() < want * 0.15, "target {i}: {got} vs {want}");
+        assert!(
+            (got - want).abs() < want * 0.15,
+            "target {i}: {got} vs {want}"
+        );
     }
 }
 
@@ -72,10 +82,16 @@ fn consistent_hashing_spreads_keys_by_weight() {
 fn least_connections_prefers_fewest_active_relative_to_weight() {
     let up = build(&spec(Algorithm::LeastConnections, &[100, 100, 200]));
     let t = up.targets();
-    let _g: Vec<_> = (0..3).map(|_| t[0].begin()).chain((0..1).map(|_| t[1].begin())).collect();
+    let _g: Vec<_> = (0..3)
+        .map(|_| t[0].begin())
+        .chain((0..1).map(|_| t[1].begin()))
+        .collect();
     // loads: t0 4/100, t1 2/100, t2 1/200 -> t2, then t1, then t0
     let mut cursor = Cursor::default();
-    let order: Vec<_> = up.retry_order(&mut cursor, None).map(|t| t.addr()).collect();
+    let order: Vec<_> = up
+        .retry_order(&mut cursor, None)
+        .map(|t| t.addr())
+        .collect();
     assert_eq!(order, [addr(2), addr(1), addr(0)]);
 }
 
@@ -101,8 +117,13 @@ fn least_connections_balances_held_connections_by_weight() {
 fn least_connections_rotates_ties() {
     let up = build(&spec(Algorithm::LeastConnections, &[100, 100, 100]));
     let mut cursor = Cursor::default();
-    let picks: Vec<_> = (0..6).map(|_| up.pick(&mut cursor, None).unwrap().addr()).collect();
-    assert_eq!(picks, [addr(0), addr(1), addr(2), addr(0), addr(1), addr(2)]);
+    let picks: Vec<_> = (0..6)
+        .map(|_| up.pick(&mut cursor, None).unwrap().addr())
+        .collect();
+    assert_eq!(
+        picks,
+        [addr(0), addr(1), addr(2), addr(0), addr(1), addr(2)]
+    );
 }
 
 #[test]
@@ -121,16 +142,26 @@ fn least_connections_large_upstream_retries_by_rotation() {
 
 #[test]
 fn retry_order_yields_each_healthy_enabled_target_once() {
-    for alg in [Algorithm::RoundRobin, Algorithm::ConsistentHashing, Algorithm::LeastConnections] {
+    for alg in [
+        Algorithm::RoundRobin,
+        Algorithm::ConsistentHashing,
+        Algorithm::LeastConnections,
+    ] {
         let up = build(&spec(alg, &[100, 0, 50, 25, 300, 100]));
         up.targets()[3].set_healthy(false);
         let mut cursor = Cursor::default();
         for i in 0..200 {
             let key = format!("k{i}");
-            let order: Vec<_> =
-                up.retry_order(&mut cursor, Some(key.as_bytes())).map(|t| t.addr()).collect();
+            let order: Vec<_> = up
+                .retry_order(&mut cursor, Some(key.as_bytes()))
+                .map(|t| t.addr())
+                .collect();
             let distinct: HashSet<_> = order.iter().copied().collect();
-            assert_eq!(distinct.len(), order.len(), "{alg:?}: duplicate in {order:?}");
+            assert_eq!(
+                distinct.len(),
+                order.len(),
+                "{alg:?}: duplicate in {order:?}"
+            );
             let expect: HashSet<_> = [0, 2, 4, 5].into_iter().map(addr).collect();
             assert_eq!(distinct, expect, "{alg:?}");
         }
@@ -139,11 +170,21 @@ fn retry_order_yields_each_healthy_enabled_target_once() {
 
 #[test]
 fn retry_order_is_empty_when_nothing_is_usable() {
-    for alg in [Algorithm::RoundRobin, Algorithm::ConsistentHashing, Algorithm::LeastConnections] {
+    for alg in [
+        Algorithm::RoundRobin,
+        Algorithm::ConsistentHashing,
+        Algorithm::LeastConnections,
+    ] {
         let up = build(&spec(alg, &[0, 0]));
-        assert!(up.retry_order(&mut Cursor::default(), Some(b"k")).next().is_none());
+        assert!(up
+            .retry_order(&mut Cursor::default(), Some(b"k"))
+            .next()
+            .is_none());
         let up = build(&spec(alg, &[]));
-        assert!(up.retry_order(&mut Cursor::default(), Some(b"k")).next().is_none());
+        assert!(up
+            .retry_order(&mut Cursor::default(), Some(b"k"))
+            .next()
+            .is_none());
         let up = build(&spec(alg, &[10, 20]));
         up.targets().iter().for_each(|t| t.set_healthy(false));
         assert!(up.pick(&mut Cursor::default(), Some(b"k")).is_none());
@@ -155,7 +196,10 @@ fn retry_order_is_empty_when_nothing_is_usable() {
 fn round_robin_retries_follow_the_wheel() {
     let up = build(&spec(Algorithm::RoundRobin, &[5, 1, 1]));
     let mut cursor = Cursor::default();
-    let order: Vec<_> = up.retry_order(&mut cursor, None).map(|t| t.addr()).collect();
+    let order: Vec<_> = up
+        .retry_order(&mut cursor, None)
+        .map(|t| t.addr())
+        .collect();
     assert_eq!(order, [addr(0), addr(1), addr(2)]);
     // The cursor advanced by one pick only, whatever the retries did.
     assert_eq!(up.pick(&mut cursor, None).unwrap().addr(), addr(0));

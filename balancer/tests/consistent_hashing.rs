@@ -35,7 +35,10 @@ fn adding_a_target_moves_about_one_nth_and_only_to_it() {
     let before_spec = spec(Algorithm::ConsistentHashing, &[100; 9]);
     let before = key_map(&build(&before_spec), &keys);
     let mut after_spec = before_spec.clone();
-    after_spec.targets.push(TargetSpec { addr: addr(9), weight: 100 });
+    after_spec.targets.push(TargetSpec {
+        addr: addr(9),
+        weight: 100,
+    });
     let after = key_map(&build(&after_spec), &keys);
     let mut moved = 0;
     for (b, a) in before.iter().zip(&after) {
@@ -45,7 +48,10 @@ fn adding_a_target_moves_about_one_nth_and_only_to_it() {
         }
     }
     let frac = moved as f64 / N_KEYS as f64;
-    assert!((frac - 0.1).abs() < 0.03, "moved {frac}, expected about 1/10");
+    assert!(
+        (frac - 0.1).abs() < 0.03,
+        "moved {frac}, expected about 1/10"
+    );
 }
 
 #[test]
@@ -65,21 +71,36 @@ fn unhealthy_target_keys_walk_to_the_next_target_others_stay() {
     // The second choice of each key is where it goes when the first is unhealthy.
     up.targets()[2].set_healthy(true);
     let mut cursor = Cursor::default();
-    for (k, d) in keys.iter().zip(&during).filter(|(_, d)| **d != addr(2)).take(2000) {
+    for (k, d) in keys
+        .iter()
+        .zip(&during)
+        .filter(|(_, d)| **d != addr(2))
+        .take(2000)
+    {
         let mut order = up.retry_order(&mut cursor, Some(k.as_bytes()));
         let first = order.next().unwrap().addr();
         if first == addr(2) {
             assert_eq!(order.next().unwrap().addr(), *d);
         }
     }
-    assert_eq!(key_map(&up, &keys), before, "recovery restores the original mapping");
+    assert_eq!(
+        key_map(&up, &keys),
+        before,
+        "recovery restores the original mapping"
+    );
 }
 
 #[test]
 fn weight_zero_targets_get_no_keys_and_do_not_disturb_others() {
     let keys = keys(5000);
-    let a = key_map(&build(&spec(Algorithm::ConsistentHashing, &[100, 100, 100])), &keys);
-    let b = key_map(&build(&spec(Algorithm::ConsistentHashing, &[100, 100, 100, 0])), &keys);
+    let a = key_map(
+        &build(&spec(Algorithm::ConsistentHashing, &[100, 100, 100])),
+        &keys,
+    );
+    let b = key_map(
+        &build(&spec(Algorithm::ConsistentHashing, &[100, 100, 100, 0])),
+        &keys,
+    );
     assert_eq!(a, b);
 }
 
@@ -90,7 +111,10 @@ fn same_mapping_across_builds_cursors_and_config_order() {
     let mut reversed = s.clone();
     reversed.targets.reverse();
     let a = key_map(&build(&s), &keys);
-    let b = key_map(&Upstream::build(&reversed, &HealthRegistry::new()).unwrap(), &keys);
+    let b = key_map(
+        &Upstream::build(&reversed, &HealthRegistry::new()).unwrap(),
+        &keys,
+    );
     assert_eq!(a, b);
 }
 
@@ -107,15 +131,32 @@ fn golden_ring_vector() {
         .iter()
         .map(|k| {
             let t = up.pick(&mut Cursor::default(), Some(k.as_bytes())).unwrap();
-            up.targets().iter().position(|x| x.addr() == t.addr()).unwrap() as u32
+            up.targets()
+                .iter()
+                .position(|x| x.addr() == t.addr())
+                .unwrap() as u32
         })
         .collect();
     assert_eq!(got, GOLDEN_TARGETS, "keys {GOLDEN_KEYS:?}");
 }
 
 const GOLDEN_KEYS: [&str; 16] = [
-    "", "a", "alice", "bob", "carol", "dave", "203.0.113.9", "198.51.100.23", "/v1/users",
-    "/v1/orders/42", "session=abc123", "consumer-7f3a", "x", "yy", "zzz", "the quick brown fox",
+    "",
+    "a",
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "203.0.113.9",
+    "198.51.100.23",
+    "/v1/users",
+    "/v1/orders/42",
+    "session=abc123",
+    "consumer-7f3a",
+    "x",
+    "yy",
+    "zzz",
+    "the quick brown fox",
 ];
 const GOLDEN_POINT: u32 = 2_102_825_112;
 const GOLDEN_TARGETS: [u32; 16] = [2, 2, 0, 2, 3, 2, 0, 2, 1, 2, 2, 3, 0, 1, 0, 0];

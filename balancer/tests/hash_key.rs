@@ -18,7 +18,8 @@ struct Req {
 }
 
 fn named(kv: Option<(&'static str, &'static str)>, name: &str) -> Option<&'static [u8]> {
-    kv.filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_bytes())
+    kv.filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_bytes())
 }
 
 impl HashInputs for Req {
@@ -78,8 +79,15 @@ fn fallback_is_used_when_primary_is_missing() {
     s.hash_on = HashOn::Header("x-user".into());
     s.hash_fallback = HashOn::Ip;
     let up = build(&s);
-    let with = Req { ip: Some("1.2.3.4"), header: Some(("x-user", "u")), ..Req::default() };
-    let without = Req { ip: Some("1.2.3.4"), ..Req::default() };
+    let with = Req {
+        ip: Some("1.2.3.4"),
+        header: Some(("x-user", "u")),
+        ..Req::default()
+    };
+    let without = Req {
+        ip: Some("1.2.3.4"),
+        ..Req::default()
+    };
     assert_eq!(up.hash_key(&with), Some(&b"u"[..]));
     assert_eq!(up.hash_key(&without), Some(&b"1.2.3.4"[..]));
     assert_eq!(up.hash_key(&Req::default()), None);
@@ -89,6 +97,9 @@ fn fallback_is_used_when_primary_is_missing() {
 fn other_algorithms_never_hash() {
     let mut s = spec(Algorithm::RoundRobin, &[1]);
     s.hash_on = HashOn::Ip;
-    let req = Req { ip: Some("1.2.3.4"), ..Req::default() };
+    let req = Req {
+        ip: Some("1.2.3.4"),
+        ..Req::default()
+    };
     assert_eq!(build(&s).hash_key(&req), None);
 }

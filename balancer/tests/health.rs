@@ -22,7 +22,10 @@ fn defaults_are_kongs() {
     assert_eq!(s.active.timeout, Duration::from_secs(1));
     assert_eq!(s.active.concurrency, 10);
     assert_eq!(s.active.healthy.http_statuses, [200, 302]);
-    assert_eq!(s.active.unhealthy.http_statuses, [429, 404, 500, 501, 502, 503, 504, 505]);
+    assert_eq!(
+        s.active.unhealthy.http_statuses,
+        [429, 404, 500, 501, 502, 503, 504, 505]
+    );
     assert!(!s.active.enabled());
 }
 
@@ -116,12 +119,19 @@ fn health_and_connections_survive_rebuild_via_registry() {
     let guard = old.targets()[0].begin();
 
     // Reload: a new target, weights changed, algorithm changed.
-    s.targets.push(sluice_balancer::TargetSpec { addr: addr(3), weight: 5 });
+    s.targets.push(sluice_balancer::TargetSpec {
+        addr: addr(3),
+        weight: 5,
+    });
     s.targets[0].weight = 10;
     s.algorithm = Algorithm::LeastConnections;
     let new = Upstream::build(&s, &reg).unwrap();
     assert!(!new.targets()[2].is_healthy(), "health carried over");
-    assert_eq!(new.targets()[0].active_connections(), 1, "connections carried over");
+    assert_eq!(
+        new.targets()[0].active_connections(),
+        1,
+        "connections carried over"
+    );
     drop(guard);
     assert_eq!(new.targets()[0].active_connections(), 0);
     assert!(new.targets()[3].is_healthy());
@@ -179,7 +189,9 @@ fn active_probe_plan_lists_every_target_with_interval_by_health() {
     assert!(!up.targets()[0].is_healthy());
     assert_eq!(p.next_interval(), Some(Duration::from_secs(1)));
 
-    assert!(build(&spec(Algorithm::RoundRobin, &[1])).active_probe_plan().is_empty());
+    assert!(build(&spec(Algorithm::RoundRobin, &[1]))
+        .active_probe_plan()
+        .is_empty());
 }
 
 #[test]
@@ -190,7 +202,10 @@ fn active_probe_state_machine() {
     t.record_probe_status(404);
     t.record_probe_status(200);
     t.record_probe_status(500);
-    assert!(t.is_healthy(), "success in between resets the failure streak");
+    assert!(
+        t.is_healthy(),
+        "success in between resets the failure streak"
+    );
     t.record_probe_status(503);
     assert!(!t.is_healthy());
     t.record_probe(ProbeOutcome::Success(200));
@@ -202,8 +217,14 @@ fn active_probe_state_machine() {
     t.record_probe_status(418); // in neither list
     assert_eq!(t.health_counters(), [0; 4]);
 
-    assert_eq!(ProbeOutcome::classify(200, &s.active), Some(ProbeOutcome::Success(200)));
-    assert_eq!(ProbeOutcome::classify(505, &s.active), Some(ProbeOutcome::HttpFailure(505)));
+    assert_eq!(
+        ProbeOutcome::classify(200, &s.active),
+        Some(ProbeOutcome::Success(200))
+    );
+    assert_eq!(
+        ProbeOutcome::classify(505, &s.active),
+        Some(ProbeOutcome::HttpFailure(505))
+    );
     assert_eq!(ProbeOutcome::classify(201, &s.active), None);
 }
 

@@ -19,44 +19,51 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Binds the admin listener now (so a bad address fails start-up) and serves it on a
 /// dedicated thread.
-pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<(SocketAddr, std::thread::JoinHandle<()>)> {
+pub fn start(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+) -> std::io::Result<(SocketAddr, std::thread::JoinHandle<()>)> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     if !bound.ip().is_loopback() {
         tracing::warn!(%bound, "the admin listener is reachable from other hosts");
     }
-    let handle = std::thread::Builder::new().name("sluice-admin".to_owned()).spawn(move || {
-        let runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
-        let mut runtime = match runtime {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the admin runtime");
-                return;
-            }
-        };
-        runtime.block_on(async move {
-            let listener = match monoio::net::TcpListener::from_std(listener) {
-                Ok(listener) => listener,
+    let handle = std::thread::Builder::new()
+        .name("sluice-admin".to_owned())
+        .spawn(move || {
+            let runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build();
+            let mut runtime = match runtime {
+                Ok(runtime) => runtime,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot register the admin listener");
+                    tracing::error!(error = %e, "cannot start the admin runtime");
                     return;
                 }
             };
-            loop {
-                if shared.shutting_down.load(Ordering::Acquire) {
-                    return;
-                }
-                let accepted = monoio::select! {
-                    accepted = listener.accept() => accepted,
-                    _ = monoio::time::sleep(Duration::from_millis(100)) => continue,
+            runtime.block_on(async move {
+                let listener = match monoio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot register the admin listener");
+                        return;
+                    }
                 };
-                if let Ok((stream, _)) = accepted {
-                    monoio::spawn(serve(Arc::clone(&shared), stream));
+                loop {
+                    if shared.shutting_down.load(Ordering::Acquire) {
+                        return;
+                    }
+                    let accepted = monoio::select! {
+                        accepted = listener.accept() => accepted,
+                        _ = monoio::time::sleep(Duration::from_millis(100)) => continue,
+                    };
+                    if let Ok((stream, _)) = accepted {
+                        monoio::spawn(serve(Arc::clone(&shared), stream));
+                    }
                 }
-            }
-        });
-    })?;
+            });
+        })?;
     Ok((bound, handle))
 }
 
@@ -68,12 +75,10 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream) {
         io.compact();
         let parsed = match parse_request(io.pending(), &limits, std::mem::take(&mut head)) {
             Ok(ParseStatus::Complete(parsed)) => parsed,
-            Ok(ParseStatus::Partial) => {
-                match io.fill(4096, ADMIN_TIMEOUT).await {
-                    Ok(n) if n > 0 => continue,
-                    _ => return,
-                }
-            }
+            Ok(ParseStatus::Partial) => match io.fill(4096, ADMIN_TIMEOUT).await {
+                Ok(n) if n > 0 => continue,
+                _ => return,
+            },
             Err(e) => {
                 let mut out = Vec::new();
                 write_json_response(&mut out, e.status(), "Bad request", true, false);
@@ -89,9 +94,18 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream) {
         match (method, path) {
             (b"GET" | b"HEAD", b"/status") => {
                 let body = status_json(&shared).to_string();
-                write_response(&mut out, 200, "application/json; charset=utf-8", body.as_bytes(), !keep_alive, method == b"HEAD");
+                write_response(
+                    &mut out,
+                    200,
+                    "application/json; charset=utf-8",
+                    body.as_bytes(),
+                    !keep_alive,
+                    method == b"HEAD",
+                );
             }
-            (_, b"/status") => write_json_response(&mut out, 405, "Method not allowed", !keep_alive, false),
+            (_, b"/status") => {
+                write_json_response(&mut out, 405, "Method not allowed", !keep_alive, false)
+            }
             _ => write_json_response(&mut out, 404, "Not found", !keep_alive, method == b"HEAD"),
         }
         io.consume(parsed.head_len);

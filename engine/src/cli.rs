@@ -14,7 +14,11 @@ use crate::settings::{Cidr, ProxySettings};
 use crate::worker::IoDriver;
 
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "Sluice: a Kong-compatible API gateway")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Sluice: a Kong-compatible API gateway"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -80,13 +84,25 @@ struct StartArgs {
     #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", default_value_t = 10.0)]
     drain_timeout: f64,
     /// Idle upstream connections kept per target per worker.
-    #[arg(long, env = "SLUICE_UPSTREAM_KEEPALIVE_POOL_SIZE", default_value_t = 512)]
+    #[arg(
+        long,
+        env = "SLUICE_UPSTREAM_KEEPALIVE_POOL_SIZE",
+        default_value_t = 512
+    )]
     upstream_keepalive_pool_size: usize,
     /// Requests per upstream connection before it is closed.
-    #[arg(long, env = "SLUICE_UPSTREAM_KEEPALIVE_MAX_REQUESTS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "SLUICE_UPSTREAM_KEEPALIVE_MAX_REQUESTS",
+        default_value_t = 10_000
+    )]
     upstream_keepalive_max_requests: u32,
     /// Seconds an idle upstream connection is kept.
-    #[arg(long, env = "SLUICE_UPSTREAM_KEEPALIVE_IDLE_TIMEOUT", default_value_t = 60.0)]
+    #[arg(
+        long,
+        env = "SLUICE_UPSTREAM_KEEPALIVE_IDLE_TIMEOUT",
+        default_value_t = 60.0
+    )]
     upstream_keepalive_idle_timeout: f64,
 }
 
@@ -103,7 +119,8 @@ impl StartArgs {
         settings.limits.max_head = self.max_head_size.max(1024);
         settings.limits.max_headers = self.max_headers.clamp(1, crate::http::MAX_HEADERS_CAP);
         settings.limits.max_uri = self.max_uri_size.max(16);
-        settings.client_header_timeout = seconds(self.client_header_timeout, "client-header-timeout")?;
+        settings.client_header_timeout =
+            seconds(self.client_header_timeout, "client-header-timeout")?;
         settings.client_body_timeout = seconds(self.client_body_timeout, "client-body-timeout")?;
         settings.keepalive_timeout = seconds(self.keepalive_timeout, "keepalive-timeout")?;
         settings.drain_timeout = seconds(self.drain_timeout, "drain-timeout")?;
@@ -111,10 +128,15 @@ impl StartArgs {
         settings.proxy_protocol = self.proxy_protocol;
         settings.pool.max_idle_per_target = self.upstream_keepalive_pool_size;
         settings.pool.max_requests = self.upstream_keepalive_max_requests.max(1);
-        settings.pool.idle_timeout = seconds(self.upstream_keepalive_idle_timeout, "upstream-keepalive-idle-timeout")?;
-        let workers = self
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        settings.pool.idle_timeout = seconds(
+            self.upstream_keepalive_idle_timeout,
+            "upstream-keepalive-idle-timeout",
+        )?;
+        let workers = self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
         if workers == 0 {
             return Err("--workers must be at least 1".to_owned());
         }
@@ -134,7 +156,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -153,7 +176,12 @@ pub fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(problems) => {
-                    eprintln!("{}: {} problem(s)\n{}", config.display(), problems.len(), format_problems(&problems));
+                    eprintln!(
+                        "{}: {} problem(s)\n{}",
+                        config.display(),
+                        problems.len(),
+                        format_problems(&problems)
+                    );
                     ExitCode::FAILURE
                 }
             }

@@ -39,7 +39,11 @@ pub struct BufferedStream {
 
 impl BufferedStream {
     pub fn new(stream: TcpStream, capacity: usize) -> Self {
-        BufferedStream { stream, buf: Vec::with_capacity(capacity), start: 0 }
+        BufferedStream {
+            stream,
+            buf: Vec::with_capacity(capacity),
+            start: 0,
+        }
     }
 
     /// Bytes received but not consumed yet.

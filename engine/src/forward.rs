@@ -3,7 +3,6 @@
 //! Unchanged header lines are copied byte for byte from the received head; only the headers
 //! the gateway owns (Host, framing, hop-by-hop, X-Forwarded-*, Via) are written anew.
 
-use std::io::Write;
 use std::net::IpAddr;
 
 use crate::http::request::RequestHead;
@@ -12,7 +11,7 @@ use crate::http::{header_eq, is_hop_by_hop, named_by_connection, BodyFraming, He
 use crate::respond::{SERVER, VIA};
 
 /// Facts about the client connection that decide the X-Forwarded-* headers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientFacts {
     /// The address the request came from (PROXY protocol source when enabled).
     pub client_ip: IpAddr,
@@ -20,6 +19,31 @@ pub struct ClientFacts {
     pub trusted: bool,
     /// Port the client connected to.
     pub server_port: u16,
+    /// `client_ip` and `server_port` as text, formatted once per connection: formatting them
+    /// per request cost about 12% of the proxy's instructions (callgrind, small GETs).
+    client_ip_text: String,
+    server_port_text: String,
+}
+
+impl ClientFacts {
+    pub fn new(client_ip: IpAddr, trusted: bool, server_port: u16) -> Self {
+        ClientFacts {
+            client_ip,
+            trusted,
+            server_port,
+            client_ip_text: client_ip.to_string(),
+            server_port_text: server_port.to_string(),
+        }
+    }
+
+    pub fn client_ip_text(&self) -> &str {
+        &self.client_ip_text
+    }
+}
+
+/// Appends a decimal number without going through `core::fmt`.
+pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// What the upstream request should look like beyond the client's own headers.
@@ -36,7 +60,11 @@ fn is_forwarding_header(name: &[u8]) -> bool {
     match name.len() {
         9 => header_eq(name, "x-real-ip"),
         15 => header_eq(name, "x-forwarded-for"),
-        16 => header_eq(name, "x-forwarded-host") || header_eq(name, "x-forwarded-port") || header_eq(name, "x-forwarded-path"),
+        16 => {
+            header_eq(name, "x-forwarded-host")
+                || header_eq(name, "x-forwarded-port")
+                || header_eq(name, "x-forwarded-path")
+        }
         17 => header_eq(name, "x-forwarded-proto"),
         18 => header_eq(name, "x-forwarded-prefix"),
         _ => false,
@@ -74,13 +102,15 @@ pub fn write_upstream_head(
         let name = &buf[header.name.clone()];
         if is_hop_by_hop(name) {
             if header_eq(name, "te") {
-                wants_trailers |= crate::http::contains_token(&buf[header.value.clone()], "trailers");
+                wants_trailers |=
+                    crate::http::contains_token(&buf[header.value.clone()], "trailers");
             } else if head.upgrade && header_eq(name, "upgrade") {
                 copy_line(out, buf, header);
             }
             continue;
         }
-        if header_eq(name, "host") || header_eq(name, "content-length") || header_eq(name, "expect") {
+        if header_eq(name, "host") || header_eq(name, "content-length") || header_eq(name, "expect")
+        {
             continue;
         }
         if is_forwarding_header(name) {
@@ -95,7 +125,7 @@ pub fn write_upstream_head(
                 continue;
             }
         }
-        if named_by_connection(name, connection_values()) {
+        if head.connection_names_headers && named_by_connection(name, connection_values()) {
             continue;
         }
         copy_line(out, buf, header);
@@ -103,7 +133,9 @@ pub fn write_upstream_head(
 
     match head.framing {
         BodyFraming::Length(n) => {
-            let _ = write!(out, "Content-Length: {n}\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
         }
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         BodyFraming::None | BodyFraming::UntilClose => {}
@@ -121,8 +153,9 @@ pub fn write_upstream_head(
         out.extend_from_slice(previous);
         out.extend_from_slice(b", ");
     }
-    let _ = write!(out, "{}\r\n", client.client_ip);
-    let _ = write!(out, "X-Real-IP: {}\r\n", client.client_ip);
+    out.extend_from_slice(client.client_ip_text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    push_header(out, b"X-Real-IP", client.client_ip_text.as_bytes());
     if !client.trusted || head.header(buf, "x-forwarded-proto").is_none() {
         out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
     }
@@ -132,13 +165,19 @@ pub fn write_upstream_head(
         }
     }
     if !client.trusted || head.header(buf, "x-forwarded-port").is_none() {
-        let _ = write!(out, "X-Forwarded-Port: {}\r\n", client.server_port);
+        push_header(out, b"X-Forwarded-Port", client.server_port_text.as_bytes());
     }
     if !client.trusted || head.header(buf, "x-forwarded-path").is_none() {
         push_header(out, b"X-Forwarded-Path", &buf[head.path.clone()]);
     }
-    if (!client.trusted || head.header(buf, "x-forwarded-prefix").is_none()) && !target.stripped_prefix.is_empty() {
-        push_header(out, b"X-Forwarded-Prefix", target.stripped_prefix.as_bytes());
+    if (!client.trusted || head.header(buf, "x-forwarded-prefix").is_none())
+        && !target.stripped_prefix.is_empty()
+    {
+        push_header(
+            out,
+            b"X-Forwarded-Prefix",
+            target.stripped_prefix.as_bytes(),
+        );
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -183,7 +222,9 @@ pub fn write_client_head(
     upgrade: bool,
 ) {
     out.clear();
-    let _ = write!(out, "HTTP/1.1 {} ", response.status);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(response.status));
+    out.push(b' ');
     out.extend_from_slice(&buf[response.reason.clone()]);
     out.extend_from_slice(b"\r\n");
     let connection_values = || response.header_values(buf, "connection");
@@ -196,7 +237,9 @@ pub fn write_client_head(
             }
             continue;
         }
-        if header_eq(name, "content-length") || named_by_connection(name, connection_values()) {
+        if header_eq(name, "content-length")
+            || (response.connection_names_headers && named_by_connection(name, connection_values()))
+        {
             continue;
         }
         has_server |= header_eq(name, "server");
@@ -204,7 +247,9 @@ pub fn write_client_head(
     }
     match body {
         ClientBody::Length(n) => {
-            let _ = write!(out, "Content-Length: {n}\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
         }
         ClientBody::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         ClientBody::None => {
@@ -222,9 +267,9 @@ pub fn write_client_head(
     } else if client_http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    let _ = write!(out, "Via: {VIA}\r\n");
+    push_header(out, b"Via", VIA.as_bytes());
     if !has_server {
-        let _ = write!(out, "Server: {SERVER}\r\n");
+        push_header(out, b"Server", SERVER.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }

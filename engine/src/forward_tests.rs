@@ -6,7 +6,13 @@ use crate::http::response::{parse_response, ResponseHead, ResponseStatus};
 use crate::http::HeadLimits;
 
 fn request(raw: &str) -> RequestHead {
-    match parse_request(raw.as_bytes(), &HeadLimits::default(), RequestHead::default()).unwrap() {
+    match parse_request(
+        raw.as_bytes(),
+        &HeadLimits::default(),
+        RequestHead::default(),
+    )
+    .unwrap()
+    {
         ParseStatus::Complete(head) => head,
         ParseStatus::Partial => panic!("partial"),
     }
@@ -15,15 +21,21 @@ fn request(raw: &str) -> RequestHead {
 fn upstream_head(raw: &str, trusted: bool, preserve_host: bool) -> String {
     let head = request(raw);
     let mut out = Vec::new();
-    let target = UpstreamTarget { path: "/base/rest", host: "backend:8080", preserve_host, stripped_prefix: "/api" };
-    let client = ClientFacts { client_ip: "10.0.0.9".parse().unwrap(), trusted, server_port: 8000 };
+    let target = UpstreamTarget {
+        path: "/base/rest",
+        host: "backend:8080",
+        preserve_host,
+        stripped_prefix: "/api",
+    };
+    let client = ClientFacts::new("10.0.0.9".parse().unwrap(), trusted, 8000);
     write_upstream_head(&mut out, raw.as_bytes(), &head, &target, &client);
     String::from_utf8(out).unwrap()
 }
 
 #[test]
 fn upstream_head_rewrites_only_gateway_owned_headers() {
-    let raw = "POST /api/rest?q=1 HTTP/1.1\r\nHost: public.example.com:8000\r\nX-Custom:  kept as is\r\n\
+    let raw =
+        "POST /api/rest?q=1 HTTP/1.1\r\nHost: public.example.com:8000\r\nX-Custom:  kept as is\r\n\
                Connection: keep-alive, X-Secret\r\nX-Secret: drop me\r\nKeep-Alive: timeout=5\r\n\
                Proxy-Connection: x\r\nTE: trailers, deflate\r\nX-Forwarded-For: 1.1.1.1\r\n\
                X-Real-IP: 2.2.2.2\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
@@ -32,7 +44,16 @@ fn upstream_head_rewrites_only_gateway_owned_headers() {
     assert_eq!(lines[0], "POST /base/rest?q=1 HTTP/1.1");
     assert_eq!(lines[1], "Host: backend:8080");
     assert!(lines.contains(&"X-Custom:  kept as is"), "{text}");
-    for gone in ["X-Secret", "Keep-Alive", "Proxy-Connection", "Connection", "Expect", "1.1.1.1", "2.2.2.2", "deflate"] {
+    for gone in [
+        "X-Secret",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "Connection",
+        "Expect",
+        "1.1.1.1",
+        "2.2.2.2",
+        "deflate",
+    ] {
         assert!(!text.contains(gone), "{gone} leaked: {text}");
     }
     for present in [
@@ -53,37 +74,70 @@ fn upstream_head_rewrites_only_gateway_owned_headers() {
 
 #[test]
 fn trusted_peers_keep_their_forwarding_headers() {
-    let raw = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Proto: https\r\n\r\n";
+    let raw =
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Proto: https\r\n\r\n";
     let text = upstream_head(raw, true, false);
-    assert!(text.contains("X-Forwarded-For: 1.1.1.1, 10.0.0.9\r\n"), "{text}");
+    assert!(
+        text.contains("X-Forwarded-For: 1.1.1.1, 10.0.0.9\r\n"),
+        "{text}"
+    );
     assert!(text.contains("X-Forwarded-Proto: https\r\n"), "{text}");
     assert!(!text.contains("X-Forwarded-Proto: http\r\n"), "{text}");
     let untrusted = upstream_head(raw, false, false);
-    assert!(untrusted.contains("X-Forwarded-For: 10.0.0.9\r\n"), "{untrusted}");
-    assert!(untrusted.contains("X-Forwarded-Proto: http\r\n"), "{untrusted}");
+    assert!(
+        untrusted.contains("X-Forwarded-For: 10.0.0.9\r\n"),
+        "{untrusted}"
+    );
+    assert!(
+        untrusted.contains("X-Forwarded-Proto: http\r\n"),
+        "{untrusted}"
+    );
     assert!(!untrusted.contains("https"), "{untrusted}");
 }
 
 #[test]
 fn preserve_host_forwards_the_client_host() {
-    let text = upstream_head("GET / HTTP/1.1\r\nHost: public.example.com\r\n\r\n", false, true);
+    let text = upstream_head(
+        "GET / HTTP/1.1\r\nHost: public.example.com\r\n\r\n",
+        false,
+        true,
+    );
     assert!(text.contains("\r\nHost: public.example.com\r\n"), "{text}");
 }
 
 #[test]
 fn upgrade_requests_keep_upgrade_headers() {
-    let text = upstream_head("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", false, false);
+    let text = upstream_head(
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        false,
+        false,
+    );
     assert!(text.contains("Upgrade: websocket\r\n"), "{text}");
     assert!(text.contains("Connection: upgrade\r\n"), "{text}");
 }
 
 fn client_head(raw: &str, body: ClientBody, keep_alive: bool, http10: bool) -> String {
-    let response = match parse_response(raw.as_bytes(), &HeadLimits::default(), false, ResponseHead::default()).unwrap() {
+    let response = match parse_response(
+        raw.as_bytes(),
+        &HeadLimits::default(),
+        false,
+        ResponseHead::default(),
+    )
+    .unwrap()
+    {
         ResponseStatus::Complete(head) => head,
         ResponseStatus::Partial => panic!("partial"),
     };
     let mut out = Vec::new();
-    write_client_head(&mut out, raw.as_bytes(), &response, body, keep_alive, http10, false);
+    write_client_head(
+        &mut out,
+        raw.as_bytes(),
+        &response,
+        body,
+        keep_alive,
+        http10,
+        false,
+    );
     String::from_utf8(out).unwrap()
 }
 

@@ -4,9 +4,11 @@
 //! address rather than by config entity, so pools survive config reloads untouched.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
 
 use crate::conn::BufferedStream;
 
@@ -22,7 +24,11 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        PoolSettings { max_idle_per_target: 512, idle_timeout: Duration::from_secs(60), max_requests: 10_000 }
+        PoolSettings {
+            max_idle_per_target: 512,
+            idle_timeout: Duration::from_secs(60),
+            max_requests: 10_000,
+        }
     }
 }
 
@@ -40,12 +46,15 @@ struct IdleConn {
 
 pub struct Pool {
     settings: PoolSettings,
-    idle: RefCell<HashMap<SocketAddr, VecDeque<IdleConn>>>,
+    idle: RefCell<FxHashMap<SocketAddr, VecDeque<IdleConn>>>,
 }
 
 impl Pool {
     pub fn new(settings: PoolSettings) -> Self {
-        Pool { settings, idle: RefCell::new(HashMap::new()) }
+        Pool {
+            settings,
+            idle: RefCell::new(FxHashMap::default()),
+        }
     }
 
     /// The most recently used idle connection to `addr` that has not expired.
@@ -74,7 +83,10 @@ impl Pool {
         if queue.len() >= self.settings.max_idle_per_target {
             queue.pop_front();
         }
-        queue.push_back(IdleConn { conn, since: Instant::now() });
+        queue.push_back(IdleConn {
+            conn,
+            since: Instant::now(),
+        });
     }
 
     /// Drops expired idle connections; called periodically by the worker.

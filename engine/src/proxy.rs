@@ -7,8 +7,8 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -16,7 +16,9 @@ use sluice_balancer::{Target, Upstream};
 use sluice_router::{HeaderSource, RequestInfo};
 
 use crate::conn::{write_owned, BufferedStream, IoFailure};
-use crate::forward::{write_client_head, write_upstream_head, ClientBody, ClientFacts, UpstreamTarget};
+use crate::forward::{
+    write_client_head, write_upstream_head, ClientBody, ClientFacts, UpstreamTarget,
+};
 use crate::http::request::{parse_request, Method, ParseStatus, RequestHead};
 use crate::http::response::{parse_response, ResponseHead, ResponseStatus};
 use crate::http::BodyFraming;
@@ -73,23 +75,33 @@ enum After {
     Upgrade(UpstreamConn),
 }
 
-pub async fn serve_client(ctx: &Rc<WorkerCtx>, stream: TcpStream, peer: SocketAddr, local: Option<SocketAddr>) {
+pub async fn serve_client(
+    ctx: &Rc<WorkerCtx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+) {
     let _ = stream.set_nodelay(true);
     let settings = &ctx.shared.settings;
     let mut client = Client {
         io: BufferedStream::new(stream, CLIENT_BUFFER),
-        facts: ClientFacts {
-            client_ip: peer.ip(),
-            trusted: settings.is_trusted(peer.ip()),
-            server_port: local.map(|a| a.port()).unwrap_or(0),
-        },
+        facts: ClientFacts::new(
+            peer.ip(),
+            settings.is_trusted(peer.ip()),
+            local.map(|a| a.port()).unwrap_or(0),
+        ),
         requests: 0,
     };
     if settings.proxy_protocol {
-        match crate::proxy_protocol::read_header(&mut client.io, settings.client_header_timeout).await {
+        match crate::proxy_protocol::read_header(&mut client.io, settings.client_header_timeout)
+            .await
+        {
             Ok(Some(addresses)) => {
-                client.facts.client_ip = addresses.source.ip();
-                client.facts.server_port = addresses.destination.port();
+                client.facts = ClientFacts::new(
+                    addresses.source.ip(),
+                    client.facts.trusted,
+                    addresses.destination.port(),
+                );
             }
             Ok(None) => {}
             Err(e) => {
@@ -156,7 +168,8 @@ async fn read_head(ctx: &WorkerCtx, client: &mut Client, scratch: &mut Scratch) 
             }
             settings.keepalive_timeout
         } else {
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + settings.client_header_timeout);
+            let deadline =
+                *deadline.get_or_insert_with(|| Instant::now() + settings.client_header_timeout);
             match deadline.checked_duration_since(Instant::now()) {
                 Some(left) => left,
                 None => return HeadRead::Closed,
@@ -198,39 +211,74 @@ async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut 
         Err(failure) => return reply_failure(ctx, client, scratch, failure, head_only).await,
     };
     let service = &snapshot.services[service_index];
-    sluice_router::upstream_path(service.path.as_deref(), &scratch.path, strip_len, &mut scratch.upstream_path);
+    sluice_router::upstream_path(
+        service.path.as_deref(),
+        &scratch.path,
+        strip_len,
+        &mut scratch.upstream_path,
+    );
     let upstream = match &service.backend {
         Backend::Upstream(index) => Some((*index, &snapshot.upstreams[*index])),
         _ => None,
     };
-    if let Some((_, upstream)) = upstream {
-        compute_hash_key(upstream, client, scratch);
-    }
-    let attempt = Attempt { service, preserve_host, strip_len };
+    let attempt = Attempt {
+        service,
+        preserve_host,
+        strip_len,
+    };
     proxy_with_retries(ctx, client, scratch, &snapshot, &attempt, upstream).await
 }
 
-fn route(snapshot: &Snapshot, client: &Client, scratch: &mut Scratch) -> Result<(usize, bool, usize), Failure> {
+fn route(
+    snapshot: &Snapshot,
+    client: &Client,
+    scratch: &mut Scratch,
+) -> Result<(usize, bool, usize), Failure> {
     let buf = client.io.pending();
     let head = &scratch.head;
-    sluice_router::normalize_path(&buf[head.path.clone()], &mut scratch.path).map_err(|_| Failure::InvalidPath)?;
+    sluice_router::normalize_path(&buf[head.path.clone()], &mut scratch.path)
+        .map_err(|_| Failure::InvalidPath)?;
     let info = RequestInfo {
         host: head.host.clone().map(|range| &buf[range]),
         method: &buf[head.method.clone()],
         path: &scratch.path,
     };
     let headers = HeadHeaders { head, buf };
-    let found = snapshot.router.lookup(&info, &headers).ok_or(Failure::NoRoute)?;
-    let route = snapshot.routes.get(found.route_id() as usize).ok_or(Failure::NoRoute)?;
+    let found = snapshot
+        .router
+        .lookup(&info, &headers)
+        .ok_or(Failure::NoRoute)?;
+    let route = snapshot
+        .routes
+        .get(found.route_id() as usize)
+        .ok_or(Failure::NoRoute)?;
     let service = route.service.ok_or(Failure::NoService)?;
+    // The hash key is taken here, while the match (and its uri captures) is still alive.
+    scratch.hash_key.clear();
+    if let Some(Backend::Upstream(index)) = snapshot.services.get(service).map(|s| &s.backend) {
+        let upstream = &snapshot.upstreams[*index];
+        if upstream.algorithm() == sluice_balancer::Algorithm::ConsistentHashing {
+            let view = HashInputsView {
+                client_ip: client.facts.client_ip_text(),
+                head,
+                buf,
+                path: &scratch.path,
+                captures: &found,
+            };
+            if let Some(key) = upstream.hash_key(&view) {
+                scratch.hash_key.extend_from_slice(key);
+            }
+        }
+    }
     Ok((service, route.preserve_host, found.strip_len()))
 }
 
 struct HashInputsView<'a> {
-    client_ip: String,
+    client_ip: &'a str,
     head: &'a RequestHead,
     buf: &'a [u8],
     path: &'a str,
+    captures: &'a sluice_router::RouteMatch<'a, 'a>,
 }
 
 impl sluice_balancer::HashInputs for HashInputsView<'_> {
@@ -241,13 +289,15 @@ impl sluice_balancer::HashInputs for HashInputsView<'_> {
         self.head.header(self.buf, name)
     }
     fn cookie(&self, name: &str) -> Option<&[u8]> {
-        self.head.header_values(self.buf, "cookie").find_map(|value| {
-            value.split(|&b| b == b';').find_map(|pair| {
-                let pair = crate::http::trim_ows(pair);
-                let eq = pair.iter().position(|&b| b == b'=')?;
-                (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+        self.head
+            .header_values(self.buf, "cookie")
+            .find_map(|value| {
+                value.split(|&b| b == b';').find_map(|pair| {
+                    let pair = crate::http::trim_ows(pair);
+                    let eq = pair.iter().position(|&b| b == b'=')?;
+                    (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+                })
             })
-        })
     }
     fn path(&self) -> Option<&[u8]> {
         Some(self.path.as_bytes())
@@ -262,30 +312,15 @@ impl sluice_balancer::HashInputs for HashInputsView<'_> {
             (key == name.as_bytes()).then_some(value)
         })
     }
-    fn uri_capture(&self, _name: &str) -> Option<&[u8]> {
-        // Route captures live in the router match, which ends before balancing; uri_capture
-        // hashing falls back (documented in ARCHITECTURE.md).
-        None
+    fn uri_capture(&self, name: &str) -> Option<&[u8]> {
+        self.captures
+            .captures()
+            .find(|(capture, _)| *capture == name)
+            .map(|(_, value)| value.as_bytes())
     }
     fn consumer(&self) -> Option<&[u8]> {
         // No authentication plugins run yet, so there is never a consumer.
         None
-    }
-}
-
-fn compute_hash_key(upstream: &Upstream, client: &Client, scratch: &mut Scratch) {
-    scratch.hash_key.clear();
-    if upstream.algorithm() != sluice_balancer::Algorithm::ConsistentHashing {
-        return;
-    }
-    let view = HashInputsView {
-        client_ip: client.facts.client_ip.to_string(),
-        head: &scratch.head,
-        buf: client.io.pending(),
-        path: &scratch.path,
-    };
-    if let Some(key) = upstream.hash_key(&view) {
-        scratch.hash_key.extend_from_slice(key);
     }
 }
 
@@ -298,7 +333,10 @@ struct Attempt<'a> {
 /// Candidates in the order to try them.
 enum Order<'a> {
     Balanced(sluice_balancer::RetryOrder<'a>),
-    Direct { addrs: &'a [SocketAddr], next: usize },
+    Direct {
+        addrs: &'a [SocketAddr],
+        next: usize,
+    },
 }
 
 impl<'a> Order<'a> {
@@ -337,7 +375,9 @@ async fn proxy_with_retries(
     let mut order = match (&attempt.service.backend, upstream) {
         (Backend::Upstream(_), Some((index, upstream))) => {
             let key = (!scratch.hash_key.is_empty()).then_some(scratch.hash_key.as_slice());
-            Order::Balanced(ctx.with_cursor(snapshot, index, |cursor| upstream.retry_order(cursor, key)))
+            Order::Balanced(
+                ctx.with_cursor(snapshot, index, |cursor| upstream.retry_order(cursor, key)),
+            )
         }
         (Backend::Direct(addrs), _) => {
             let start = ctx.direct_rotation.get();
@@ -351,7 +391,9 @@ async fn proxy_with_retries(
     let mut failure = Failure::Unavailable;
     let max_attempts = attempt.service.retries.saturating_add(1);
     for _ in 0..max_attempts {
-        let Some((addr, target)) = order.next() else { break };
+        let Some((addr, target)) = order.next() else {
+            break;
+        };
         let _active = target.map(Target::begin);
         match try_target(ctx, client, scratch, attempt, addr, target).await {
             Ok(after) => return after,
@@ -362,14 +404,27 @@ async fn proxy_with_retries(
     reply_failure(ctx, client, scratch, failure, head_only).await
 }
 
-async fn reply_failure(ctx: &WorkerCtx, client: &mut Client, scratch: &mut Scratch, failure: Failure, head_only: bool) -> After {
+async fn reply_failure(
+    ctx: &WorkerCtx,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    failure: Failure,
+    head_only: bool,
+) -> After {
     // An unread request body would be taken for the next request: close instead of draining.
-    let close = !scratch.head.keep_alive || scratch.head.framing != BodyFraming::None || ctx.shutdown.is_fired();
+    let close = !scratch.head.keep_alive
+        || scratch.head.framing != BodyFraming::None
+        || ctx.shutdown.is_fired();
     let mut out = scratch.out();
     out.clear();
     let (status, message) = failure.status_and_message();
     write_json_response(&mut out, status, message, close, head_only);
-    let (result, out) = write_owned(&mut client.io.stream, out, ctx.shared.settings.client_send_timeout).await;
+    let (result, out) = write_owned(
+        &mut client.io.stream,
+        out,
+        ctx.shared.settings.client_send_timeout,
+    )
+    .await;
     scratch.out = out;
     if close || result.is_err() {
         return After::Close;
@@ -402,7 +457,11 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<UpstreamConn, Io
         Err(_) => return Err(IoFailure::Timeout),
     };
     let _ = stream.set_nodelay(true);
-    Ok(UpstreamConn { io: BufferedStream::new(stream, UPSTREAM_BUFFER), addr, requests: 0 })
+    Ok(UpstreamConn {
+        io: BufferedStream::new(stream, UPSTREAM_BUFFER),
+        addr,
+        requests: 0,
+    })
 }
 
 /// One try against one target: connect (or reuse), send, receive, relay.
@@ -443,7 +502,13 @@ async fn try_target(
                 preserve_host: attempt.preserve_host,
                 stripped_prefix: stripped,
             };
-            write_upstream_head(&mut out, buf, &scratch.head, &upstream_target, &client.facts);
+            write_upstream_head(
+                &mut out,
+                buf,
+                &scratch.head,
+                &upstream_target,
+                &client.facts,
+            );
         }
         // Small bodies that arrived with the head share its write.
         let mut body_sent = false;
@@ -476,7 +541,8 @@ async fn try_target(
         } else if framing != BodyFraming::None {
             if scratch.head.expect_continue {
                 let interim = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
-                let (sent, _) = write_owned(&mut client.io.stream, interim, settings.client_send_timeout).await;
+                let (sent, _) =
+                    write_owned(&mut client.io.stream, interim, settings.client_send_timeout).await;
                 if sent.is_err() {
                     return Err(AttemptError::Done(After::Close));
                 }
@@ -495,7 +561,9 @@ async fn try_target(
                 Err(RelayError::Source(_)) => return Err(AttemptError::Done(After::Close)),
                 Err(RelayError::Destination(e)) => {
                     let failure = report_connect_failure(target, &e);
-                    return Err(AttemptError::Done(reply_failure(ctx, client, scratch, failure, false).await));
+                    return Err(AttemptError::Done(
+                        reply_failure(ctx, client, scratch, failure, false).await,
+                    ));
                 }
             }
         }
@@ -525,7 +593,9 @@ async fn try_target(
                     ReadHeadError::Invalid => Failure::BadGateway,
                 };
                 let head_only = scratch.head.method_kind() == Method::Head;
-                return Err(AttemptError::Done(reply_failure(ctx, client, scratch, failure, head_only).await));
+                return Err(AttemptError::Done(
+                    reply_failure(ctx, client, scratch, failure, head_only).await,
+                ));
             }
         }
     };
@@ -544,7 +614,11 @@ enum ReadHeadError {
 }
 
 /// Reads the final response head (1xx interim responses other than 101 are skipped).
-async fn read_response_head(upstream: &mut UpstreamConn, scratch: &mut Scratch, timeout: Duration) -> Result<(), ReadHeadError> {
+async fn read_response_head(
+    upstream: &mut UpstreamConn,
+    scratch: &mut Scratch,
+    timeout: Duration,
+) -> Result<(), ReadHeadError> {
     let limits = crate::http::HeadLimits::default();
     let head_request = scratch.head.method_kind() == Method::Head;
     loop {
@@ -590,12 +664,26 @@ async fn relay_response(
         scratch.head.keep_alive = false;
         return reply_failure(ctx, client, scratch, Failure::BadGateway, false).await;
     }
-    let body = if upgrade { ClientBody::None } else { ClientBody::choose(scratch.response.framing, scratch.head.http10) };
-    let keep_alive = !upgrade && scratch.head.keep_alive && !body.ends_connection() && !ctx.shutdown.is_fired();
+    let body = if upgrade {
+        ClientBody::None
+    } else {
+        ClientBody::choose(scratch.response.framing, scratch.head.http10)
+    };
+    let keep_alive =
+        !upgrade && scratch.head.keep_alive && !body.ends_connection() && !ctx.shutdown.is_fired();
     let mut out = scratch.out();
-    write_client_head(&mut out, upstream.io.pending(), &scratch.response, body, keep_alive, scratch.head.http10, upgrade);
+    write_client_head(
+        &mut out,
+        upstream.io.pending(),
+        &scratch.response,
+        body,
+        keep_alive,
+        scratch.head.http10,
+        upgrade,
+    );
     upstream.io.consume(response_head_len);
-    let (written, out) = write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+    let (written, out) =
+        write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
     scratch.out = out;
     if written.is_err() {
         return After::Close;
@@ -606,9 +694,26 @@ async fn relay_response(
     let relayed = match body {
         ClientBody::None => Ok(()),
         ClientBody::Length(_) | ClientBody::Chunked | ClientBody::UntilClose => {
-            relay_body(&mut upstream.io, &mut client.io.stream, scratch.response.framing, read_timeout, settings.client_send_timeout, settings.limits.max_head).await
+            relay_body(
+                &mut upstream.io,
+                &mut client.io.stream,
+                scratch.response.framing,
+                read_timeout,
+                settings.client_send_timeout,
+                settings.limits.max_head,
+            )
+            .await
         }
-        ClientBody::Dechunk => crate::relay::relay_dechunked(&mut upstream.io, &mut client.io.stream, read_timeout, settings.client_send_timeout, settings.limits.max_head).await,
+        ClientBody::Dechunk => {
+            crate::relay::relay_dechunked(
+                &mut upstream.io,
+                &mut client.io.stream,
+                read_timeout,
+                settings.client_send_timeout,
+                settings.limits.max_head,
+            )
+            .await
+        }
     };
     if relayed.is_err() {
         // A truncated body must not look complete: closing is the only honest signal left.

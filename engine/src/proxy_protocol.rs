@@ -38,7 +38,11 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, ProxyHeaderError> {
     if buf.len() < V2_SIGNATURE.len() {
         let could_be_v2 = V2_SIGNATURE.starts_with(buf);
         let could_be_v1 = b"PROXY ".starts_with(&buf[..buf.len().min(6)]);
-        return if could_be_v1 || could_be_v2 { Ok(Parsed::Partial) } else { Err(ProxyHeaderError::Invalid) };
+        return if could_be_v1 || could_be_v2 {
+            Ok(Parsed::Partial)
+        } else {
+            Err(ProxyHeaderError::Invalid)
+        };
     }
     if buf.starts_with(V2_SIGNATURE) {
         parse_v2(buf)
@@ -52,7 +56,11 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, ProxyHeaderError> {
 fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyHeaderError> {
     let window = &buf[..buf.len().min(V1_MAX)];
     let Some(end) = window.windows(2).position(|w| w == b"\r\n") else {
-        return if buf.len() >= V1_MAX { Err(ProxyHeaderError::Invalid) } else { Ok(Parsed::Partial) };
+        return if buf.len() >= V1_MAX {
+            Err(ProxyHeaderError::Invalid)
+        } else {
+            Ok(Parsed::Partial)
+        };
     };
     let line = std::str::from_utf8(&buf[6..end]).map_err(|_| ProxyHeaderError::Invalid)?;
     let mut parts = line.split(' ');
@@ -72,14 +80,24 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyHeaderError> {
         }
     };
     let parse_port = |text: &str| -> Result<u16, ProxyHeaderError> {
-        if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) || (text.len() > 1 && text.starts_with('0')) {
+        if text.is_empty()
+            || text.len() > 5
+            || !text.bytes().all(|b| b.is_ascii_digit())
+            || (text.len() > 1 && text.starts_with('0'))
+        {
             return Err(ProxyHeaderError::Invalid);
         }
         text.parse().map_err(|_| ProxyHeaderError::Invalid)
     };
     let source = SocketAddr::new(parse_ip(src)?, parse_port(sport)?);
     let destination = SocketAddr::new(parse_ip(dst)?, parse_port(dport)?);
-    Ok(Parsed::Complete(end + 2, Some(ProxiedAddresses { source, destination })))
+    Ok(Parsed::Complete(
+        end + 2,
+        Some(ProxiedAddresses {
+            source,
+            destination,
+        }),
+    ))
 }
 
 fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyHeaderError> {
@@ -118,8 +136,14 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyHeaderError> {
             src.copy_from_slice(&body[0..16]);
             dst.copy_from_slice(&body[16..32]);
             Some(ProxiedAddresses {
-                source: SocketAddr::new(Ipv6Addr::from(src).into(), u16::from_be_bytes([body[32], body[33]])),
-                destination: SocketAddr::new(Ipv6Addr::from(dst).into(), u16::from_be_bytes([body[34], body[35]])),
+                source: SocketAddr::new(
+                    Ipv6Addr::from(src).into(),
+                    u16::from_be_bytes([body[32], body[33]]),
+                ),
+                destination: SocketAddr::new(
+                    Ipv6Addr::from(dst).into(),
+                    u16::from_be_bytes([body[34], body[35]]),
+                ),
             })
         }
         0x11 | 0x21 => return Err(ProxyHeaderError::Invalid),
@@ -130,7 +154,10 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyHeaderError> {
 }
 
 /// Reads and consumes the PROXY header from a fresh connection.
-pub async fn read_header(io: &mut BufferedStream, timeout: Duration) -> Result<Option<ProxiedAddresses>, ProxyHeaderError> {
+pub async fn read_header(
+    io: &mut BufferedStream,
+    timeout: Duration,
+) -> Result<Option<ProxiedAddresses>, ProxyHeaderError> {
     let deadline = Instant::now() + timeout;
     loop {
         if io.pending_len() > 0 {
@@ -139,7 +166,9 @@ pub async fn read_header(io: &mut BufferedStream, timeout: Duration) -> Result<O
                 return Ok(addresses);
             }
         }
-        let left = deadline.checked_duration_since(Instant::now()).ok_or(ProxyHeaderError::Timeout)?;
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .ok_or(ProxyHeaderError::Timeout)?;
         match io.fill(512, left).await {
             Ok(0) => return Err(ProxyHeaderError::Closed),
             Ok(_) => {}
@@ -188,7 +217,9 @@ mod tests {
     #[test]
     fn v2_table() {
         let mut header = V2_SIGNATURE.to_vec();
-        header.extend_from_slice(&[0x21, 0x11, 0, 12, 10, 0, 0, 1, 10, 0, 0, 2, 0x1f, 0x90, 0x00, 0x50]);
+        header.extend_from_slice(&[
+            0x21, 0x11, 0, 12, 10, 0, 0, 1, 10, 0, 0, 2, 0x1f, 0x90, 0x00, 0x50,
+        ]);
         let (len, addresses) = complete(&header);
         assert_eq!(len, 28);
         let addresses = addresses.unwrap();

@@ -97,7 +97,9 @@ pub async fn relay_dechunked(
         let mut consumed = 0;
         while consumed < src.pending_len() && !scanner.is_done() {
             let input = &src.pending()[consumed..];
-            let step = scanner.step(input).map_err(|e| RelayError::Source(SourceError::Framing(e)))?;
+            let step = scanner
+                .step(input)
+                .map_err(|e| RelayError::Source(SourceError::Framing(e)))?;
             if let Some(data) = step.data {
                 payload.extend_from_slice(&input[data]);
             }
@@ -128,25 +130,42 @@ async fn read_some(src: &mut BufferedStream, timeout: Duration) -> Result<(), Re
     }
 }
 
-async fn forward(src: &mut BufferedStream, len: usize, dst: &mut TcpStream, timeout: Duration) -> Result<(), RelayError> {
+async fn forward(
+    src: &mut BufferedStream,
+    len: usize,
+    dst: &mut TcpStream,
+    timeout: Duration,
+) -> Result<(), RelayError> {
     if len == 0 {
         return Ok(());
     }
-    src.forward_pending(len, dst, timeout).await.map_err(|e| match e {
-        crate::conn::ForwardFailure::Read(e) => RelayError::Source(SourceError::Io(e)),
-        crate::conn::ForwardFailure::Write(e) => RelayError::Destination(e),
-    })
+    src.forward_pending(len, dst, timeout)
+        .await
+        .map_err(|e| match e {
+            crate::conn::ForwardFailure::Read(e) => RelayError::Source(SourceError::Io(e)),
+            crate::conn::ForwardFailure::Write(e) => RelayError::Destination(e),
+        })
 }
 
 /// After a 101 response: bytes flow both ways until either side closes. Buffered bytes of
 /// each side (sent early by the client, or after the 101 head by the upstream) go first.
 pub async fn tunnel(mut client: BufferedStream, mut upstream: BufferedStream, idle: Duration) {
     let early_client = client.pending_len();
-    if early_client > 0 && client.forward_pending(early_client, &mut upstream.stream, idle).await.is_err() {
+    if early_client > 0
+        && client
+            .forward_pending(early_client, &mut upstream.stream, idle)
+            .await
+            .is_err()
+    {
         return;
     }
     let early_upstream = upstream.pending_len();
-    if early_upstream > 0 && upstream.forward_pending(early_upstream, &mut client.stream, idle).await.is_err() {
+    if early_upstream > 0
+        && upstream
+            .forward_pending(early_upstream, &mut client.stream, idle)
+            .await
+            .is_err()
+    {
         return;
     }
     let (mut client_read, mut client_write) = client.stream.into_split();

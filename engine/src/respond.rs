@@ -30,18 +30,24 @@ impl Failure {
         match self {
             Failure::BadRequest(e) => {
                 let status = e.status();
-                (status, match status {
-                    414 => "Request-URI Too Large",
-                    431 => "Request Header Fields Too Large",
-                    501 => "Not Implemented",
-                    505 => "HTTP Version Not Supported",
-                    _ => "Bad request",
-                })
+                (
+                    status,
+                    match status {
+                        414 => "Request-URI Too Large",
+                        431 => "Request Header Fields Too Large",
+                        501 => "Not Implemented",
+                        505 => "HTTP Version Not Supported",
+                        _ => "Bad request",
+                    },
+                )
             }
             Failure::InvalidPath => (400, "Bad request"),
             Failure::NoRoute => (404, "no Route matched with those values"),
             Failure::NoService => (503, "no Service found with those values"),
-            Failure::BadGateway => (502, "An invalid response was received from the upstream server"),
+            Failure::BadGateway => (
+                502,
+                "An invalid response was received from the upstream server",
+            ),
             Failure::Unavailable => (503, "failure to get a peer from the ring-balancer"),
             Failure::NameResolution => (503, "name resolution failed"),
             Failure::GatewayTimeout => (504, "The upstream server is timing out"),
@@ -83,12 +89,32 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Appends a complete JSON response to `out`. `head_only` omits the body (HEAD requests).
-pub fn write_json_response(out: &mut Vec<u8>, status: u16, message: &str, close: bool, head_only: bool) {
+pub fn write_json_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    message: &str,
+    close: bool,
+    head_only: bool,
+) {
     let body = serde_json::json!({ "message": message }).to_string();
-    write_response(out, status, "application/json; charset=utf-8", body.as_bytes(), close, head_only);
+    write_response(
+        out,
+        status,
+        "application/json; charset=utf-8",
+        body.as_bytes(),
+        close,
+        head_only,
+    );
 }
 
-pub fn write_response(out: &mut Vec<u8>, status: u16, content_type: &str, body: &[u8], close: bool, head_only: bool) {
+pub fn write_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    close: bool,
+    head_only: bool,
+) {
     // Writing to a Vec cannot fail.
     let _ = write!(
         out,
@@ -113,24 +139,62 @@ mod tests {
     #[test]
     fn failure_mapping_table() {
         let cases = [
-            (Failure::BadRequest(RequestError::LengthAndChunked), 400, "Bad request"),
-            (Failure::BadRequest(RequestError::UriTooLong), 414, "Request-URI Too Large"),
-            (Failure::BadRequest(RequestError::HeadTooLarge), 431, "Request Header Fields Too Large"),
-            (Failure::BadRequest(RequestError::UnsupportedTransferCoding), 501, "Not Implemented"),
+            (
+                Failure::BadRequest(RequestError::LengthAndChunked),
+                400,
+                "Bad request",
+            ),
+            (
+                Failure::BadRequest(RequestError::UriTooLong),
+                414,
+                "Request-URI Too Large",
+            ),
+            (
+                Failure::BadRequest(RequestError::HeadTooLarge),
+                431,
+                "Request Header Fields Too Large",
+            ),
+            (
+                Failure::BadRequest(RequestError::UnsupportedTransferCoding),
+                501,
+                "Not Implemented",
+            ),
             (Failure::NoRoute, 404, "no Route matched with those values"),
-            (Failure::BadGateway, 502, "An invalid response was received from the upstream server"),
-            (Failure::Unavailable, 503, "failure to get a peer from the ring-balancer"),
-            (Failure::GatewayTimeout, 504, "The upstream server is timing out"),
+            (
+                Failure::BadGateway,
+                502,
+                "An invalid response was received from the upstream server",
+            ),
+            (
+                Failure::Unavailable,
+                503,
+                "failure to get a peer from the ring-balancer",
+            ),
+            (
+                Failure::GatewayTimeout,
+                504,
+                "The upstream server is timing out",
+            ),
         ];
         for (failure, status, message) in cases {
-            assert_eq!(failure.status_and_message(), (status, message), "{failure:?}");
+            assert_eq!(
+                failure.status_and_message(),
+                (status, message),
+                "{failure:?}"
+            );
         }
     }
 
     #[test]
     fn json_response_is_well_framed() {
         let mut out = Vec::new();
-        write_json_response(&mut out, 404, "no Route matched with those values", true, false);
+        write_json_response(
+            &mut out,
+            404,
+            "no Route matched with those values",
+            true,
+            false,
+        );
         let text = String::from_utf8(out).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"));

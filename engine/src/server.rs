@@ -30,7 +30,10 @@ pub enum StartError {
     #[error("invalid configuration:\n{}", format_problems(.0))]
     Config(Vec<ConfigProblem>),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start worker: {0}")]
     Worker(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -38,11 +41,18 @@ pub enum StartError {
 }
 
 pub fn format_problems(problems: &[ConfigProblem]) -> String {
-    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads (or takes the embedded default) and compiles the declarative config.
-pub fn load_snapshot(path: Option<&PathBuf>, health: &HealthRegistry) -> Result<Snapshot, Vec<ConfigProblem>> {
+pub fn load_snapshot(
+    path: Option<&PathBuf>,
+    health: &HealthRegistry,
+) -> Result<Snapshot, Vec<ConfigProblem>> {
     let raw = match path {
         Some(path) => config::load_config_file(path)?,
         None => config::parse_config(config::load::DEFAULT_CONFIG)?,
@@ -52,13 +62,21 @@ pub fn load_snapshot(path: Option<&PathBuf>, health: &HealthRegistry) -> Result<
 
 /// Binds one SO_REUSEPORT socket per worker on the same address. With port 0 the first
 /// socket picks the port and the others join it.
-fn bind_listeners(addr: SocketAddr, count: usize) -> Result<Vec<std::net::TcpListener>, StartError> {
+fn bind_listeners(
+    addr: SocketAddr,
+    count: usize,
+) -> Result<Vec<std::net::TcpListener>, StartError> {
     let mut listeners = Vec::with_capacity(count);
     let mut bound = addr;
     for _ in 0..count {
-        let listener = bind_reuseport(bound).map_err(|source| StartError::Bind { addr: bound, source })?;
+        let listener = bind_reuseport(bound).map_err(|source| StartError::Bind {
+            addr: bound,
+            source,
+        })?;
         if bound.port() == 0 {
-            bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
         }
         listeners.push(listener);
     }
@@ -80,18 +98,32 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// Starts the gateway and blocks until it has shut down.
 pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), StartError> {
     let health = Arc::new(HealthRegistry::new());
-    let snapshot = load_snapshot(options.config_path.as_ref(), &health).map_err(StartError::Config)?;
+    let snapshot =
+        load_snapshot(options.config_path.as_ref(), &health).map_err(StartError::Config)?;
     let workers = options.workers.max(1);
     let listeners = bind_listeners(options.proxy_listen, workers)?;
-    let proxy_addr = listeners.first().and_then(|l| l.local_addr().ok()).unwrap_or(options.proxy_listen);
-    let shared = Arc::new(Shared::new(snapshot, options.settings.clone(), Arc::clone(&health), workers));
+    let proxy_addr = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .unwrap_or(options.proxy_listen);
+    let shared = Arc::new(Shared::new(
+        snapshot,
+        options.settings.clone(),
+        Arc::clone(&health),
+        workers,
+    ));
 
     // Signal handlers go in before anything is announced, so a signal never hits the default
     // disposition once a test (or an operator) can see the listener.
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(StartError::Signals)?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(StartError::Signals)?;
 
     let driver = resolve_driver(options.io_driver);
-    let cores = if options.pin_cpus { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+    let cores = if options.pin_cpus {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(workers);
     for (index, listener) in listeners.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
@@ -107,8 +139,11 @@ pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), Start
             .map_err(StartError::Worker)?;
         handles.push(handle);
     }
-    let (admin_addr, admin_handle) =
-        crate::admin::start(admin_listen, Arc::clone(&shared)).map_err(|source| StartError::Bind { addr: admin_listen, source })?;
+    let (admin_addr, admin_handle) = crate::admin::start(admin_listen, Arc::clone(&shared))
+        .map_err(|source| StartError::Bind {
+            addr: admin_listen,
+            source,
+        })?;
     tracing::info!(%proxy_addr, %admin_addr, workers, ?driver, "sluice started");
     println!("sluice: admin listening on {admin_addr}");
     // Machine-readable line for scripts and tests that bind port 0.
@@ -152,13 +187,19 @@ fn reload(options: &ServerOptions, shared: &Shared) {
 
 fn resolve_driver(requested: IoDriver) -> IoDriver {
     match requested {
-        IoDriver::Auto if monoio::utils::detect_uring() => IoDriver::IoUring,
+        // Stays Auto so that the worker may still fall back if the ring cannot be built.
+        IoDriver::Auto if monoio::utils::detect_uring() => IoDriver::Auto,
         IoDriver::Auto => IoDriver::Legacy,
         other => other,
     }
 }
 
-fn worker_thread(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener, driver: IoDriver) {
+fn worker_thread(
+    index: usize,
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+    driver: IoDriver,
+) {
     let work = move || async move {
         let listener = match monoio::net::TcpListener::from_std(listener) {
             Ok(listener) => listener,
@@ -171,14 +212,28 @@ fn worker_thread(index: usize, shared: Arc<Shared>, listener: std::net::TcpListe
         run_worker(ctx, listener).await;
     };
     let built = match driver {
-        IoDriver::IoUring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        IoDriver::IoUring | IoDriver::Auto => {
+            match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .enable_timer()
+                .build()
+            {
+                Ok(mut runtime) => Ok(runtime.block_on(work())),
+                // Auto-detection saw io_uring but the ring could not be set up (memlock
+                // limits, seccomp): epoll still works.
+                Err(e) if driver == IoDriver::Auto => {
+                    tracing::warn!(worker = index, error = %e, "io_uring unavailable, using the legacy driver");
+                    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                        .enable_timer()
+                        .build()
+                        .map(|mut runtime| runtime.block_on(work()))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        IoDriver::Legacy => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()
-            .map(|mut rt| rt.block_on(work())),
-        IoDriver::Legacy | IoDriver::Auto => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .map(|mut rt| rt.block_on(work())),
+            .map(|mut runtime| runtime.block_on(work())),
     };
     if let Err(e) = built {
         tracing::error!(worker = index, error = %e, "cannot build runtime");

@@ -21,10 +21,18 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr: IpAddr = addr_text.trim().parse().map_err(|_| format!("invalid IP address '{addr_text}'"))?;
+        let addr: IpAddr = addr_text
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid IP address '{addr_text}'"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix_text {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("invalid prefix length in '{text}'"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("invalid prefix length in '{text}'"))?,
             None => max,
         };
         Ok(Cidr { addr, prefix })
@@ -36,8 +44,12 @@ impl Cidr {
             _ => ip,
         };
         match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
             _ => false,
         }
     }
@@ -118,7 +130,11 @@ mod tests {
         ];
         for (net, ip, expected) in cases {
             let cidr = Cidr::parse(net).unwrap();
-            assert_eq!(cidr.contains(ip.parse().unwrap()), expected, "{net} contains {ip}");
+            assert_eq!(
+                cidr.contains(ip.parse().unwrap()),
+                expected,
+                "{net} contains {ip}"
+            );
         }
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());

@@ -48,7 +48,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(snapshot: Snapshot, settings: ProxySettings, health: Arc<HealthRegistry>, workers: usize) -> Self {
+    pub fn new(
+        snapshot: Snapshot,
+        settings: ProxySettings,
+        health: Arc<HealthRegistry>,
+        workers: usize,
+    ) -> Self {
         let generation = snapshot.generation;
         Shared {
             config: ArcSwap::from_pointee(snapshot),
@@ -90,7 +95,10 @@ impl ShutdownSignal {
     }
 
     pub fn wait(&self) -> ShutdownWait<'_> {
-        ShutdownWait { signal: self, slot: None }
+        ShutdownWait {
+            signal: self,
+            slot: None,
+        }
     }
 }
 
@@ -173,7 +181,12 @@ impl WorkerCtx {
     }
 
     /// Runs `f` with this worker's cursor for upstream `index` of `snapshot`.
-    pub fn with_cursor<R>(&self, snapshot: &Snapshot, index: usize, f: impl FnOnce(&mut Cursor) -> R) -> R {
+    pub fn with_cursor<R>(
+        &self,
+        snapshot: &Snapshot,
+        index: usize,
+        f: impl FnOnce(&mut Cursor) -> R,
+    ) -> R {
         let mut cursors = self.cursors.borrow_mut();
         if cursors.len() != snapshot.upstreams.len() {
             *cursors = fresh_cursors(snapshot, self.index);
@@ -191,7 +204,9 @@ impl WorkerCtx {
 
 fn fresh_cursors(snapshot: &Snapshot, worker: usize) -> Vec<Cursor> {
     // Seeding by worker index keeps workers from starting on the same target in lockstep.
-    (0..snapshot.upstreams.len()).map(|i| Cursor::with_seed((worker * 7919 + i) as u64)).collect()
+    (0..snapshot.upstreams.len())
+        .map(|i| Cursor::with_seed((worker * 7919 + i) as u64))
+        .collect()
 }
 
 /// Runs one worker: accept on `listener` until shutdown, then drain.
@@ -223,18 +238,30 @@ pub async fn run_worker(ctx: Rc<WorkerCtx>, listener: monoio::net::TcpListener) 
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
     if ctx.active_connections.get() > 0 {
-        tracing::warn!(worker = ctx.index, remaining = ctx.active_connections.get(), "drain timeout, closing connections");
+        tracing::warn!(
+            worker = ctx.index,
+            remaining = ctx.active_connections.get(),
+            "drain timeout, closing connections"
+        );
     }
 }
 
-async fn serve(ctx: Rc<WorkerCtx>, stream: monoio::net::TcpStream, peer: SocketAddr, local: Option<SocketAddr>) {
+async fn serve(
+    ctx: Rc<WorkerCtx>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+) {
     let stats = ctx.stats();
     stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
     stats.connections_active.fetch_add(1, Ordering::Relaxed);
     ctx.active_connections.set(ctx.active_connections.get() + 1);
     crate::proxy::serve_client(&ctx, stream, peer, local).await;
-    ctx.active_connections.set(ctx.active_connections.get().saturating_sub(1));
-    ctx.stats().connections_active.fetch_sub(1, Ordering::Relaxed);
+    ctx.active_connections
+        .set(ctx.active_connections.get().saturating_sub(1));
+    ctx.stats()
+        .connections_active
+        .fetch_sub(1, Ordering::Relaxed);
 }
 
 async fn watch_shutdown(ctx: Rc<WorkerCtx>) {

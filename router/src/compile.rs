@@ -8,7 +8,7 @@
 
 use crate::host::{parse_route_host, HostIndex, HostKind, HostPattern};
 use crate::path::{anchored_regex, parse_template, regex_literal_prefix, Template};
-use crate::trie::{PrefixTrie, TemplateTrie};
+use crate::trie::{PrefixTrie, PrefixTrieBuilder, TemplateTrie, TemplateTrieBuilder};
 use crate::RouteSpec;
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -30,31 +30,18 @@ const KNOWN_METHODS: [&[u8]; 9] = [
     b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"TRACE", b"CONNECT",
 ];
 
+/// The bit of a request method not in [`KNOWN_METHODS`]: such methods are compared with the
+/// route's list of other methods.
+pub(crate) const OTHER_METHOD: u16 = 1 << 15;
+/// A route without methods accepts every bit.
+pub(crate) const ANY_METHOD: u16 = u16::MAX;
+
 #[inline]
 pub(crate) fn method_bit(m: &[u8]) -> u16 {
     KNOWN_METHODS
         .iter()
         .position(|k| *k == m)
-        .map_or(0, |i| 1 << i)
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct MethodSet {
-    any: bool,
-    bits: u16,
-    extra: Box<[Box<[u8]>]>,
-}
-
-impl MethodSet {
-    #[inline]
-    pub(crate) fn contains(&self, bit: u16, m: &[u8]) -> bool {
-        self.any
-            || if bit != 0 {
-                self.bits & bit != 0
-            } else {
-                self.extra.iter().any(|e| **e == *m)
-            }
-    }
+        .map_or(OTHER_METHOD, |i| 1 << i)
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +57,8 @@ pub(crate) struct HeaderCond {
 #[derive(Debug, Clone)]
 pub(crate) struct CRoute {
     pub(crate) id: crate::RouteId,
-    pub(crate) methods: MethodSet,
+    /// Methods outside [`KNOWN_METHODS`].
+    pub(crate) other_methods: Box<[Box<[u8]>]>,
     pub(crate) headers: Box<[HeaderCond]>,
     pub(crate) strip_path: bool,
 }
@@ -87,6 +75,9 @@ pub(crate) enum EntryPath {
 pub(crate) struct Entry {
     pub(crate) route: u32,
     pub(crate) path: EntryPath,
+    /// The route's method bits (copied here so most rejections never touch the route).
+    pub(crate) methods: u16,
+    pub(crate) has_headers: bool,
 }
 
 #[derive(Debug)]
@@ -100,6 +91,13 @@ pub(crate) struct Bucket {
     pub(crate) min: u32,
     pub(crate) prefix: PrefixTrie,
     pub(crate) templates: Option<TemplateTrie>,
+}
+
+#[derive(Debug, Default)]
+struct BucketBuilder {
+    min: u32,
+    prefix: PrefixTrieBuilder,
+    templates: Option<TemplateTrieBuilder>,
 }
 
 /// The compiled, immutable route table. `Send + Sync`; share it behind an `Arc`.
@@ -139,14 +137,16 @@ enum PathPat {
 fn regex_reason(e: &regex::Error) -> String {
     let s = e.to_string();
     let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-    format!("invalid regex: {}", last.trim().trim_start_matches("error: "))
+    format!(
+        "invalid regex: {}",
+        last.trim().trim_start_matches("error: ")
+    )
 }
 
 fn valid_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 struct Compiler {
@@ -235,15 +235,16 @@ impl Router {
                     continue;
                 }
                 match method_bit(m.as_bytes()) {
-                    0 => extra.push(m.as_bytes().into()),
+                    OTHER_METHOD => {
+                        extra.push(m.as_bytes().into());
+                        bits |= OTHER_METHOD;
+                    }
                     b => bits |= b,
                 }
             }
-            let methods = MethodSet {
-                any: spec.methods.is_empty(),
-                bits,
-                extra: extra.into_boxed_slice(),
-            };
+            if spec.methods.is_empty() {
+                bits = ANY_METHOD;
+            }
 
             let mut headers: Vec<HeaderCond> = Vec::with_capacity(spec.headers.len());
             for (i, (name, values)) in spec.headers.iter().enumerate() {
@@ -254,7 +255,11 @@ impl Router {
                     format!("headers[{i}]")
                 };
                 if !valid_token(name) {
-                    err(&mut c.errors, field, format!("invalid header name '{name}'"));
+                    err(
+                        &mut c.errors,
+                        field,
+                        format!("invalid header name '{name}'"),
+                    );
                     continue;
                 }
                 if canon == "host" {
@@ -270,7 +275,11 @@ impl Router {
                     continue;
                 }
                 if values.is_empty() {
-                    err(&mut c.errors, field, "at least one value is required".into());
+                    err(
+                        &mut c.errors,
+                        field,
+                        "at least one value is required".into(),
+                    );
                     continue;
                 }
                 let mut plain = Vec::new();
@@ -317,7 +326,11 @@ impl Router {
                         Ok(()) => format!("; use '{n}'"),
                         Err(e) => format!(": {e}"),
                     };
-                    err(&mut c.errors, field, format!("path is not normalized{hint}"));
+                    err(
+                        &mut c.errors,
+                        field,
+                        format!("path is not normalized{hint}"),
+                    );
                 } else {
                     paths.push(PathPat::Prefix(p.clone()));
                 }
@@ -374,13 +387,15 @@ impl Router {
                     Entry {
                         route: route_idx,
                         path,
+                        methods: bits,
+                        has_headers: !headers.is_empty(),
                     },
                     literal,
                 ));
             }
             routes.push(CRoute {
                 id: spec.id,
-                methods,
+                other_methods: extra.into_boxed_slice(),
                 headers: headers.into_boxed_slice(),
                 strip_path: spec.strip_path,
             });
@@ -400,15 +415,15 @@ impl Router {
         keyed.sort_unstable_by_key(|k| k.0);
 
         let mut hosts = HostIndex::default();
-        let mut buckets: Vec<Bucket> = Vec::new();
+        let mut buckets: Vec<BucketBuilder> = Vec::new();
         let mut any_host: Option<u32> = None;
         let mut entries = Vec::with_capacity(keyed.len());
         for (eid, (_, entry, literal)) in keyed.into_iter().enumerate() {
             let eid = u32::try_from(eid).unwrap_or(u32::MAX);
             let mut new_bucket = || {
-                buckets.push(Bucket {
+                buckets.push(BucketBuilder {
                     min: u32::MAX,
-                    ..Bucket::default()
+                    ..BucketBuilder::default()
                 });
                 u32::try_from(buckets.len() - 1).unwrap_or(u32::MAX)
             };
@@ -430,7 +445,7 @@ impl Router {
                 match (&entry.path, &literal) {
                     (EntryPath::Template(t), _) => bucket
                         .templates
-                        .get_or_insert_with(TemplateTrie::default)
+                        .get_or_insert_with(TemplateTrieBuilder::default)
                         .insert(&templates[*t as usize].segs, eid),
                     (_, Some(lit)) => bucket.prefix.insert(lit.as_bytes(), eid),
                     (_, None) => {}
@@ -438,9 +453,14 @@ impl Router {
             }
             entries.push(entry);
         }
-        for b in &mut buckets {
-            b.prefix.shrink();
-        }
+        let buckets: Vec<Bucket> = buckets
+            .into_iter()
+            .map(|b| Bucket {
+                min: b.min,
+                prefix: b.prefix.build(),
+                templates: b.templates.map(TemplateTrieBuilder::build),
+            })
+            .collect();
         Ok(Router {
             routes,
             entries,

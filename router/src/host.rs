@@ -65,7 +65,9 @@ fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|l| {
-            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -81,7 +83,10 @@ pub(crate) fn parse_route_host(raw: &str) -> Result<HostPattern, String> {
             return Err("unclosed '[' in IPv6 host".into());
         };
         let inner = &lower[1..close];
-        if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        if inner.is_empty()
+            || !inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
         {
             return Err("invalid IPv6 address".into());
         }
@@ -135,7 +140,11 @@ pub(crate) fn parse_route_host(raw: &str) -> Result<HostPattern, String> {
                 ));
             }
         }
-        _ => return Err(format!("invalid host '{name}': only one wildcard '*' is allowed")),
+        _ => {
+            return Err(format!(
+                "invalid host '{name}': only one wildcard '*' is allowed"
+            ))
+        }
     };
     Ok(HostPattern {
         kind,
@@ -144,35 +153,54 @@ pub(crate) fn parse_route_host(raw: &str) -> Result<HostPattern, String> {
     })
 }
 
-/// Hash of `bytes` with ASCII letters folded to lowercase (FNV-1a over 64 bits; host names are
-/// short, so a byte loop is fine and needs no lowercase copy of the request host).
-fn ci_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b.to_ascii_lowercase());
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// One step of the host hash: rotate-xor (cheap and incremental, so the hashes of all suffixes
+/// or all prefixes of a host come from one pass), finished by [`fin`]. `b | 0x20` folds ASCII
+/// case in one instruction; it also merges a few non-letters (`@`/`` ` ``, `_`/DEL...), which
+/// only costs a key comparison, never a wrong answer.
+#[inline]
+fn step(h: u64, b: u8) -> u64 {
+    h.rotate_left(5) ^ u64::from(b | 0x20)
+}
+
+/// Final avalanche (murmur3 fmix64) so the low bits pick well-spread slots.
+#[inline]
+fn fin(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+const SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+fn fwd_hash(key: &[u8]) -> u64 {
+    fin(key.iter().fold(SEED, |h, &b| step(h, b)))
+}
+
+fn bwd_hash(key: &[u8]) -> u64 {
+    fin(key.iter().rev().fold(SEED, |h, &b| step(h, b)))
 }
 
 /// A small open-addressing map from ASCII case-insensitive byte strings to values, probed with
-/// the request's bytes as they are (no lowercasing copy, no allocation).
+/// the request's bytes as they are (no lowercasing copy, no allocation) and a hash the caller
+/// computes incrementally: forward (bytes first to last) or, for `backward` maps, last to first.
 #[derive(Debug, Clone)]
 pub(crate) struct CiMap<V> {
+    backward: bool,
     slots: Box<[u32]>,
     entries: Vec<(u64, Box<[u8]>, V)>,
 }
 
-impl<V> Default for CiMap<V> {
-    fn default() -> Self {
+impl<V> CiMap<V> {
+    fn new(backward: bool) -> Self {
         CiMap {
+            backward,
             slots: Box::new([]),
             entries: Vec::new(),
         }
     }
-}
 
-impl<V> CiMap<V> {
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -196,11 +224,13 @@ impl<V> CiMap<V> {
         }
     }
 
-    pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
+    /// Looks `key` up given its hash (as [`fwd_hash`] or [`bwd_hash`] would compute it).
+    #[inline]
+    pub(crate) fn get_hashed(&self, h: u64, key: &[u8]) -> Option<&V> {
         if self.entries.is_empty() {
             return None;
         }
-        let (_, found) = self.slot_of(ci_hash(key), key);
+        let (_, found) = self.slot_of(h, key);
         found.map(|i| &self.entries[i].2)
     }
 
@@ -208,7 +238,11 @@ impl<V> CiMap<V> {
         if (self.entries.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let h = ci_hash(key);
+        let h = if self.backward {
+            bwd_hash(key)
+        } else {
+            fwd_hash(key)
+        };
         let (slot, found) = self.slot_of(h, key);
         let idx = match found {
             Some(i) => i,
@@ -262,16 +296,30 @@ impl HostGroup {
 }
 
 /// Request host -> bucket ids.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct HostIndex {
-    pub(crate) exact: CiMap<HostGroup>,
-    pub(crate) suffix: CiMap<HostGroup>,
-    pub(crate) prefix: CiMap<HostGroup>,
+    exact: CiMap<HostGroup>,
+    suffix: CiMap<HostGroup>,
+    prefix: CiMap<HostGroup>,
+}
+
+impl Default for HostIndex {
+    fn default() -> Self {
+        HostIndex {
+            exact: CiMap::new(true),
+            suffix: CiMap::new(true),
+            prefix: CiMap::new(false),
+        }
+    }
 }
 
 impl HostIndex {
     /// The bucket id for `pattern`, created by `new_bucket` on first use.
-    pub(crate) fn bucket_for(&mut self, p: &HostPattern, new_bucket: &mut impl FnMut() -> u32) -> u32 {
+    pub(crate) fn bucket_for(
+        &mut self,
+        p: &HostPattern,
+        new_bucket: &mut impl FnMut() -> u32,
+    ) -> u32 {
         let map = match p.kind {
             HostKind::Exact => &mut self.exact,
             HostKind::Suffix => &mut self.suffix,
@@ -292,26 +340,44 @@ impl HostIndex {
         }
     }
 
-    /// Calls `f` with every bucket whose host pattern accepts `host` (a Host header value).
+    /// Calls `f` with every bucket whose host pattern accepts `host` (a Host header value):
+    /// exact first (most likely to hold the best entry, which prunes the rest), then suffix
+    /// wildcards, then prefix wildcards. One backward hashing pass serves the exact map and
+    /// every suffix probe; a forward pass runs only if there are prefix wildcards.
     #[inline]
     pub(crate) fn each_bucket(&self, host: &[u8], mut f: impl FnMut(u32)) {
         let (name, port) = split_request_host(host);
-        if let Some(g) = self.exact.get(name) {
-            g.each(port, &mut f);
-        }
-        if !self.suffix.is_empty() {
-            for (i, &b) in name.iter().enumerate() {
-                if b == b'.' {
-                    if let Some(g) = self.suffix.get(&name[i..]) {
+        // Suffix groups found during the pass, visited after the exact one.
+        let mut found: [Option<&HostGroup>; 8] = [None; 8];
+        let mut n_found = 0;
+        let mut h = SEED;
+        let probe_suffix = !self.suffix.is_empty();
+        for i in (0..name.len()).rev() {
+            let b = name[i];
+            h = step(h, b);
+            if probe_suffix && b == b'.' {
+                if let Some(g) = self.suffix.get_hashed(fin(h), &name[i..]) {
+                    if n_found < found.len() {
+                        found[n_found] = Some(g);
+                        n_found += 1;
+                    } else {
                         g.each(port, &mut f);
                     }
                 }
             }
         }
+        if let Some(g) = self.exact.get_hashed(fin(h), name) {
+            g.each(port, &mut f);
+        }
+        for g in found.iter().take(n_found).flatten() {
+            g.each(port, &mut f);
+        }
         if !self.prefix.is_empty() {
+            let mut h = SEED;
             for (i, &b) in name.iter().enumerate() {
+                h = step(h, b);
                 if b == b'.' {
-                    if let Some(g) = self.prefix.get(&name[..=i]) {
+                    if let Some(g) = self.prefix.get_hashed(fin(h), &name[..=i]) {
                         g.each(port, &mut f);
                     }
                 }

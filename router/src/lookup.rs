@@ -4,7 +4,7 @@
 //! regex captures are computed lazily by [`RouteMatch::captures`], the only place that may
 //! allocate, and only for regexes with named groups).
 
-use crate::compile::{method_bit, Entry, EntryPath, Router};
+use crate::compile::{method_bit, Entry, EntryPath, Router, ANY_METHOD, OTHER_METHOD};
 use crate::path::{Template, TemplateCaptures};
 use crate::trie::Visitor;
 use crate::{HeaderSource, RequestInfo, RouteId};
@@ -21,8 +21,16 @@ struct Search<'a, H: ?Sized> {
 impl<H: HeaderSource + ?Sized> Search<'_, H> {
     #[inline]
     fn entry_ok(&self, e: &Entry) -> bool {
-        let route = &self.r.routes[e.route as usize];
-        if !route.methods.contains(self.mbit, self.method) {
+        if e.methods & self.mbit == 0 {
+            return false;
+        }
+        if self.mbit == OTHER_METHOD
+            && e.methods != ANY_METHOD
+            && !self.r.routes[e.route as usize]
+                .other_methods
+                .iter()
+                .any(|m| **m == *self.method)
+        {
             return false;
         }
         if let EntryPath::Regex(i) = e.path {
@@ -30,11 +38,14 @@ impl<H: HeaderSource + ?Sized> Search<'_, H> {
                 return false;
             }
         }
+        if !e.has_headers {
+            return true;
+        }
+        let route = &self.r.routes[e.route as usize];
         route.headers.iter().all(|h| {
             self.headers.any_value(&h.name, &mut |v: &[u8]| {
                 h.plain.iter().any(|p| p.eq_ignore_ascii_case(v))
-                    || h
-                        .regexes
+                    || h.regexes
                         .iter()
                         .any(|&k| self.r.header_regexes[k as usize].is_match(v))
             })

@@ -272,9 +272,23 @@ mod tests {
         "/{x}",
     ];
     const PATHS: &[&str] = &[
-        "/", "/users", "/users/", "/users/1", "/users/1/", "/users/1/posts/2", "/static/",
-        "/static/a", "/static/a/b/c", "/x/y", "/x/y/z", "/lit/{x}/7", "/lit/x/7", "/a/b/",
-        "/a/b", "/x", "//",
+        "/",
+        "/users",
+        "/users/",
+        "/users/1",
+        "/users/1/",
+        "/users/1/posts/2",
+        "/static/",
+        "/static/a",
+        "/static/a/b/c",
+        "/x/y",
+        "/x/y/z",
+        "/lit/{x}/7",
+        "/lit/x/7",
+        "/a/b/",
+        "/a/b",
+        "/x",
+        "//",
     ];
 
     /// Our template semantics agree with matchit's for the syntax we accept.
@@ -308,7 +322,11 @@ mod tests {
         ];
         for (t, prefix, total) in cases {
             let p = parse_template(t).unwrap();
-            assert_eq!((p.static_prefix_len, p.static_len), (*prefix, *total), "{t}");
+            assert_eq!(
+                (p.static_prefix_len, p.static_len),
+                (*prefix, *total),
+                "{t}"
+            );
         }
     }
 
@@ -330,9 +348,14 @@ mod tests {
         for (re, want) in cases {
             assert_eq!(regex_literal_prefix(re), *want, "{re}");
             let compiled = regex::Regex::new(&anchored_regex(re)).unwrap();
-            for p in ["/users/1", "/user", "/a", "/aa", "/b", "/ABC", "/x.y", "/a-b_c/9", "/"] {
+            for p in [
+                "/users/1", "/user", "/a", "/aa", "/b", "/ABC", "/x.y", "/a-b_c/9", "/",
+            ] {
                 if compiled.is_match(p) {
-                    assert!(p.starts_with(want), "{re} matched {p} without prefix {want}");
+                    assert!(
+                        p.starts_with(want),
+                        "{re} matched {p} without prefix {want}"
+                    );
                 }
             }
         }

@@ -35,5 +35,8 @@ fn router_agrees_with_reference() {
         }
     }
     // the vocabularies must produce valid route sets often enough to test matching
-    assert!(compiled * 2 > iterations, "only {compiled} of {iterations} scenarios compiled");
+    assert!(
+        compiled * 2 > iterations,
+        "only {compiled} of {iterations} scenarios compiled"
+    );
 }

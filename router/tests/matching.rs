@@ -78,7 +78,10 @@ fn wildcard_edge_cases() {
         assert_eq!(t.id(Some(host), "GET", "/"), *want, "host {host}");
     }
     // creation order, not list order, breaks the tie
-    let t = compile(vec![r(1).hosts(&["*.a.b"]).created(9), r(2).hosts(&["*.b"])]);
+    let t = compile(vec![
+        r(1).hosts(&["*.a.b"]).created(9),
+        r(2).hosts(&["*.b"]),
+    ]);
     assert_eq!(t.id(Some("x.a.b"), "GET", "/"), Some(2));
 }
 
@@ -107,7 +110,9 @@ fn methods() {
 #[test]
 fn headers_or_within_and_across() {
     let t = compile(vec![
-        r(1).paths(&["/h"]).header("X-Version", &["v1", "V2"]).header("x-region", &["eu"]),
+        r(1).paths(&["/h"])
+            .header("X-Version", &["v1", "V2"])
+            .header("x-region", &["eu"]),
         r(2).paths(&["/h"]).header("x-version", &["~*^v\\d+$"]),
         r(3).paths(&["/h"]).header("x_under", &["yes"]),
         r(4).paths(&["/h"]),
@@ -120,14 +125,21 @@ fn headers_or_within_and_across() {
         (&[("x-version", "V77")], 2),
         (&[("x-version", "v7x")], 4),
         // a repeated header: any of its values may match
-        (&[("x-version", "zz"), ("x-version", "v1"), ("x-region", "eu")], 1),
+        (
+            &[("x-version", "zz"), ("x-version", "v1"), ("x-region", "eu")],
+            1,
+        ),
         (&[("x-region", "eu")], 4),
         // `_` in a route header name matches `-` in the request (Kong)
         (&[("x-under", "YES")], 3),
         (&[], 4),
     ];
     for (hs, want) in cases {
-        assert_eq!(t.find(None, "GET", "/h", hs).map(|f| f.0), Some(*want), "{hs:?}");
+        assert_eq!(
+            t.find(None, "GET", "/h", hs).map(|f| f.0),
+            Some(*want),
+            "{hs:?}"
+        );
     }
 }
 
@@ -146,12 +158,16 @@ fn prefix_paths_are_raw_string_prefixes() {
         ("/foo/barbaz/x", 2, 8),
         ("/fo", 3, 1),
         ("/", 3, 1),
-        ("/FOO", 3, 1), // case-sensitive
+        ("/FOO", 3, 1),          // case-sensitive
         ("/x/../foo/./y", 1, 4), // normalised first: /foo/y
-        ("/%66oo", 1, 4), // %66 is 'f', decoded
+        ("/%66oo", 1, 4),        // %66 is 'f', decoded
     ];
     for (p, id, strip) in cases {
-        assert_eq!(t.find(None, "GET", p, &[]).map(|f| (f.0, f.1)), Some((*id, *strip)), "{p}");
+        assert_eq!(
+            t.find(None, "GET", p, &[]).map(|f| (f.0, f.1)),
+            Some((*id, *strip)),
+            "{p}"
+        );
     }
 }
 
@@ -167,9 +183,14 @@ fn regex_paths_anchored_at_start_with_captures() {
     type Caps = &'static [(&'static str, &'static str)];
     let cases: &[(&str, u32, usize, Caps)] = &[
         ("/users/42", 1, 9, &[("id", "42")]),
-        ("/users/42/x", 9, 1, &[]), // `$` anchors the end
+        ("/users/42/x", 9, 1, &[]),  // `$` anchors the end
         ("/v1/users/42", 9, 1, &[]), // anchored at the start
-        ("/files/readme.md/more", 2, 16, &[("name", "readme"), ("ext", "md")]),
+        (
+            "/files/readme.md/more",
+            2,
+            16,
+            &[("name", "readme"), ("ext", "md")],
+        ),
         ("/files/readme", 2, 13, &[("name", "readme")]), // ext did not take part
         ("/a/x", 3, 2, &[]),
         ("/b/x", 3, 2, &[]), // every alternative is anchored
@@ -178,8 +199,10 @@ fn regex_paths_anchored_at_start_with_captures() {
     ];
     for (p, id, strip, caps) in cases {
         let got = t.find(None, "GET", p, &[]).unwrap();
-        let caps: Vec<(String, String)> =
-            caps.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let caps: Vec<(String, String)> = caps
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         assert_eq!(got, (*id, *strip, caps), "{p}");
     }
 }
@@ -210,8 +233,10 @@ fn templates_with_params_and_catch_all() {
     ];
     for (p, id, strip, caps) in cases {
         let got = t.find(None, "GET", p, &[]).unwrap();
-        let caps: Vec<(String, String)> =
-            caps.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let caps: Vec<(String, String)> = caps
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         assert_eq!(got, (*id, *strip, caps), "{p}");
     }
 }
@@ -232,7 +257,10 @@ fn overlapping_templates_fall_back_when_the_better_one_fails_its_method() {
 #[test]
 fn no_paths_no_hosts_matches_everything() {
     let t = compile(vec![r(1)]);
-    assert_eq!(t.find(Some("x"), "GET", "/anything", &[]), Some((1, 0, vec![])));
+    assert_eq!(
+        t.find(Some("x"), "GET", "/anything", &[]),
+        Some((1, 0, vec![]))
+    );
     assert!(sluice_router::Router::empty().is_empty());
     assert_eq!(t.fast.len(), 1);
 }

@@ -77,7 +77,7 @@ fn upstream_path_v0_table() {
         (None, "/foo/bar", 4, "/bar"),
         (None, "/foo", 4, "/"),
         (Some("/"), "/foo/", 4, "/"),
-        (Some("/api/"), "/foo", 4, "/api"),   // empty rest, request without trailing '/'
+        (Some("/api/"), "/foo", 4, "/api"), // empty rest, request without trailing '/'
         (Some("/api/"), "/foo/", 4, "/api/"), // ... with one: kept
         (Some("/api/"), "/foo/x", 4, "/api/x"), // no double slash
         (Some("/api/"), "/foox", 4, "/api/x"),
@@ -126,7 +126,7 @@ fn strip_len_per_path_kind() {
         (None, "/pre/x", 1, 4, "/svc/x"),
         (None, "/nostrip/x", 2, 0, "/svc/nostrip/x"),
         (None, "/re/123/tail", 3, 7, "/svc/tail"), // the whole regex match
-        (None, "/t/9/x", 4, 3, "/svc/9/x"),       // the static prefix before the first param
+        (None, "/t/9/x", 4, 3, "/svc/9/x"),        // the static prefix before the first param
         (Some("nopath.io"), "/a/b", 5, 0, "/svc/a/b"),
         (None, "/nore/1/z", 6, 0, "/svc/nore/1/z"),
     ];

@@ -19,7 +19,10 @@ pub fn spec(alg: Algorithm, weights: &[u32]) -> UpstreamSpec {
         targets: weights
             .iter()
             .enumerate()
-            .map(|(i, &w)| TargetSpec { addr: addr(i as u32), weight: w })
+            .map(|(i, &w)| TargetSpec {
+                addr: addr(i as u32),
+                weight: w,
+            })
             .collect(),
         ..UpstreamSpec::default()
     }
@@ -52,10 +55,19 @@ pub fn first_picks(up: &Upstream, n: usize) -> HashMap<SocketAddr, usize> {
 
 /// Asserts each target's share is within 10% (relative) of its weight share.
 pub fn assert_within_10pct(up: &Upstream, counts: &HashMap<SocketAddr, usize>, n: usize) {
-    let total_w: u32 = up.targets().iter().filter(|t| t.is_healthy()).map(|t| t.weight()).sum();
+    let total_w: u32 = up
+        .targets()
+        .iter()
+        .filter(|t| t.is_healthy())
+        .map(|t| t.weight())
+        .sum();
     for t in up.targets() {
         let got = counts.get(&t.addr()).copied().unwrap_or(0) as f64 / n as f64;
-        let want = if t.is_healthy() { f64::from(t.weight()) / f64::from(total_w) } else { 0.0 };
+        let want = if t.is_healthy() {
+            f64::from(t.weight()) / f64::from(total_w)
+        } else {
+            0.0
+        };
         assert!(
             (got - want).abs() <= want * 0.10 + 1e-9,
             "{}: got share {got:.4}, want {want:.4}",
@@ -67,7 +79,9 @@ pub fn assert_within_10pct(up: &Upstream, counts: &HashMap<SocketAddr, usize>, n
 /// The target each key maps to (first pick), with consistent hashing.
 pub fn key_map(up: &Upstream, keys: &[String]) -> Vec<SocketAddr> {
     let mut cursor = Cursor::default();
-    keys.iter().map(|k| up.pick(&mut cursor, Some(k.as_bytes())).unwrap().addr()).collect()
+    keys.iter()
+        .map(|k| up.pick(&mut cursor, Some(k.as_bytes())).unwrap().addr())
+        .collect()
 }
 
 pub fn keys(n: usize) -> Vec<String> {

@@ -19,7 +19,10 @@ use super::raw::{self, DeclarativeConfig, HashInput, HealthcheckType};
 use crate::snapshot::{Backend, RouteEntry, ServiceEntry, Snapshot};
 
 /// Compiles a parsed config. `health` carries target health across reloads.
-pub fn compile(source: DeclarativeConfig, health: &HealthRegistry) -> Result<Snapshot, Vec<ConfigProblem>> {
+pub fn compile(
+    source: DeclarativeConfig,
+    health: &HealthRegistry,
+) -> Result<Snapshot, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
 
     for plugin in source.plugins.iter().filter(|p| p.enabled) {
@@ -27,7 +30,10 @@ pub fn compile(source: DeclarativeConfig, health: &HealthRegistry) -> Result<Sna
         // APIs they guard, so such a config is refused until the plugin runtime exists.
         problems.push(ConfigProblem::new(
             format!("{}.name", plugin.source_path),
-            format!("plugin '{}' is not available in this build; remove it or set enabled: false", plugin.name),
+            format!(
+                "plugin '{}' is not available in this build; remove it or set enabled: false",
+                plugin.name
+            ),
         ));
     }
 
@@ -48,9 +54,14 @@ pub fn compile(source: DeclarativeConfig, health: &HealthRegistry) -> Result<Sna
     let mut specs = Vec::with_capacity(source.routes.len());
     let mut routes = Vec::with_capacity(source.routes.len());
     for (index, route) in source.routes.iter().enumerate() {
-        let service_enabled = route.service.is_none_or(|s| source.services.get(s).is_some_and(|s| s.enabled));
+        let service_enabled = route
+            .service
+            .is_none_or(|s| source.services.get(s).is_some_and(|s| s.enabled));
         routes.push(RouteEntry {
-            name: route.name.clone().unwrap_or_else(|| route.source_path.clone()),
+            name: route
+                .name
+                .clone()
+                .unwrap_or_else(|| route.source_path.clone()),
             service: route.service,
             preserve_host: route.preserve_host,
         });
@@ -59,16 +70,27 @@ pub fn compile(source: DeclarativeConfig, health: &HealthRegistry) -> Result<Sna
             continue;
         }
         let Ok(regex_priority) = i32::try_from(route.regex_priority) else {
-            problems.push(ConfigProblem::new(format!("{}.regex_priority", route.source_path), "out of range"));
+            problems.push(ConfigProblem::new(
+                format!("{}.regex_priority", route.source_path),
+                "out of range",
+            ));
             continue;
         };
         specs.push(RouteSpec {
             id: index as u32,
             name: route.source_path.clone(),
             hosts: route.hosts.clone(),
-            methods: route.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
+            methods: route
+                .methods
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect(),
             paths: route.paths.clone(),
-            headers: route.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            headers: route
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             regex_priority,
             strip_path: route.strip_path,
             created_order: index as u32,
@@ -77,13 +99,24 @@ pub fn compile(source: DeclarativeConfig, health: &HealthRegistry) -> Result<Sna
     let router = match Router::compile(specs) {
         Ok(router) => Some(router),
         Err(errors) => {
-            problems.extend(errors.into_iter().map(|e| ConfigProblem::new(format!("{}.{}", e.route, e.field), e.reason)));
+            problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| ConfigProblem::new(format!("{}.{}", e.route, e.field), e.reason)),
+            );
             None
         }
     };
 
     match router {
-        Some(router) if problems.is_empty() => Ok(Snapshot { generation: 0, router, routes, services, upstreams, source }),
+        Some(router) if problems.is_empty() => Ok(Snapshot {
+            generation: 0,
+            router,
+            routes,
+            services,
+            upstreams,
+            source,
+        }),
         _ => Err(problems),
     }
 }
@@ -98,9 +131,15 @@ fn compile_service(service: &raw::Service, upstreams: &[raw::Upstream]) -> Servi
     } else {
         format!("{}:{}", service.host, service.port)
     };
-    let (backend, host_header) = match upstreams.iter().position(|u| u.name.eq_ignore_ascii_case(&service.host)) {
+    let (backend, host_header) = match upstreams
+        .iter()
+        .position(|u| u.name.eq_ignore_ascii_case(&service.host))
+    {
         Some(index) => {
-            let host_header = upstreams[index].host_header.clone().unwrap_or_else(|| host_with_port.clone());
+            let host_header = upstreams[index]
+                .host_header
+                .clone()
+                .unwrap_or_else(|| host_with_port.clone());
             (Backend::Upstream(index), host_header)
         }
         None => match resolve(&service.host, service.port) {
@@ -112,7 +151,10 @@ fn compile_service(service: &raw::Service, upstreams: &[raw::Upstream]) -> Servi
         },
     };
     ServiceEntry {
-        name: service.name.clone().unwrap_or_else(|| service.source_path.clone()),
+        name: service
+            .name
+            .clone()
+            .unwrap_or_else(|| service.source_path.clone()),
         path: service.path.clone(),
         backend,
         host_header,
@@ -125,7 +167,10 @@ fn compile_service(service: &raw::Service, upstreams: &[raw::Upstream]) -> Servi
 
 fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|e| e.to_string())?.collect();
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .collect();
     if addrs.is_empty() {
         return Err("no addresses".to_owned());
     }
@@ -149,13 +194,19 @@ fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value).unwrap_or(Duration::ZERO)
 }
 
-fn compile_upstream(upstream: &raw::Upstream, health: &HealthRegistry) -> Result<BalancedUpstream, Vec<ConfigProblem>> {
+fn compile_upstream(
+    upstream: &raw::Upstream,
+    health: &HealthRegistry,
+) -> Result<BalancedUpstream, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
     let mut targets = Vec::with_capacity(upstream.targets.len());
     for target in &upstream.targets {
         match resolve(&target.host, target.port) {
             // A name with several addresses contributes each of them, with the target's weight.
-            Ok(addrs) => targets.extend(addrs.into_iter().map(|addr| TargetSpec { addr, weight: target.weight })),
+            Ok(addrs) => targets.extend(addrs.into_iter().map(|addr| TargetSpec {
+                addr,
+                weight: target.weight,
+            })),
             Err(e) => problems.push(ConfigProblem::new(
                 format!("{}.target", target.source_path),
                 format!("cannot resolve '{}': {e}", target.host),
@@ -226,7 +277,9 @@ fn compile_upstream(upstream: &raw::Upstream, health: &HealthRegistry) -> Result
         Ok(built) if problems.is_empty() => Ok(built),
         Ok(_) => Err(problems),
         Err(errors) => {
-            problems.extend(errors.into_iter().map(|e| ConfigProblem::new(format!("{}.{}", upstream.source_path, e.field), e.reason)));
+            problems.extend(errors.into_iter().map(|e| {
+                ConfigProblem::new(format!("{}.{}", upstream.source_path, e.field), e.reason)
+            }));
             Err(problems)
         }
     }
@@ -303,9 +356,24 @@ upstreams:
         .err()
         .unwrap();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
-        assert!(paths.iter().any(|p| p.starts_with("services[0].plugins[0]")), "{paths:?}");
-        assert!(paths.iter().any(|p| p.starts_with("services[0].routes[0].paths")), "{paths:?}");
-        assert!(paths.iter().any(|p| p.starts_with("upstreams[0].healthchecks.active")), "{paths:?}");
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.starts_with("services[0].plugins[0]")),
+            "{paths:?}"
+        );
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.starts_with("services[0].routes[0].paths")),
+            "{paths:?}"
+        );
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.starts_with("upstreams[0].healthchecks.active")),
+            "{paths:?}"
+        );
     }
 
     #[test]

@@ -31,11 +31,15 @@ pub enum ChunkError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading hex digits of a chunk size (`digits` so far).
-    Size { digits: u8 },
+    Size {
+        digits: u8,
+    },
     /// After the size: optional whitespace then `;` extensions, until CR.
     Extension,
     /// Inside a quoted-string extension value.
-    ExtensionQuoted { escaped: bool },
+    ExtensionQuoted {
+        escaped: bool,
+    },
     SizeLf,
     Data,
     DataCr,
@@ -101,13 +105,19 @@ impl ChunkedScanner {
                     self.state = State::DataCr;
                 }
                 let range = pos..pos + take;
-                return Ok(ChunkStep { consumed: pos + take, data: Some(range) });
+                return Ok(ChunkStep {
+                    consumed: pos + take,
+                    data: Some(range),
+                });
             }
             let byte = input[pos];
             pos += 1;
             self.advance_byte(byte)?;
         }
-        Ok(ChunkStep { consumed: pos, data: None })
+        Ok(ChunkStep {
+            consumed: pos,
+            data: None,
+        })
     }
 
     /// Scans as far as possible and returns the number of bytes that belong to the message.
@@ -336,7 +346,12 @@ mod tests {
             b"000005\r\nhello\r\n0000\r\n\r\n",
         ];
         for case in cases {
-            assert_eq!(scan_split(case).unwrap(), case.len(), "{}", String::from_utf8_lossy(case));
+            assert_eq!(
+                scan_split(case).unwrap(),
+                case.len(),
+                "{}",
+                String::from_utf8_lossy(case)
+            );
             assert_eq!(scan_all(case).unwrap(), case.len());
         }
     }
@@ -370,7 +385,12 @@ mod tests {
             (b"0\r\nA: \x01\r\n\r\n", ChunkError::InvalidTrailer),
         ];
         for (input, expected) in cases {
-            assert_eq!(scan_split(input), Err(*expected), "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                scan_split(input),
+                Err(*expected),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 

@@ -24,7 +24,11 @@ pub struct HeadLimits {
 
 impl Default for HeadLimits {
     fn default() -> Self {
-        HeadLimits { max_head: 32 * 1024, max_headers: 100, max_uri: 8 * 1024 }
+        HeadLimits {
+            max_head: 32 * 1024,
+            max_headers: 100,
+            max_uri: 8 * 1024,
+        }
     }
 }
 
@@ -69,7 +73,10 @@ impl TransferCoding {
         for raw in value.split(|&b| b == b',') {
             let coding = trim_ows(raw);
             // Parameters (`;q=...`) are not allowed on chunked and nothing else is supported.
-            let name_end = coding.iter().position(|&b| b == b';').unwrap_or(coding.len());
+            let name_end = coding
+                .iter()
+                .position(|&b| b == b';')
+                .unwrap_or(coding.len());
             let name = trim_ows(&coding[..name_end]);
             if name.is_empty() || !name.iter().all(|&b| chunked::is_tchar(b)) {
                 return Err(false);
@@ -107,7 +114,9 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
         if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = digits.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+        let n = digits
+            .iter()
+            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
         if result.is_some_and(|previous| previous != n) {
             return None;
         }
@@ -134,7 +143,20 @@ pub fn header_eq(name: &[u8], lowercase: &str) -> bool {
 
 /// Whether a comma-separated header value lists `token` (case-insensitive).
 pub fn contains_token(value: &[u8], token: &str) -> bool {
-    value.split(|&b| b == b',').any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+    value
+        .split(|&b| b == b',')
+        .any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Whether a Connection value names anything besides the framing options every message uses;
+/// only then must other header names be checked against it (saves a scan per header).
+pub fn connection_names_headers(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').map(trim_ows).any(|token| {
+        !token.is_empty()
+            && !token.eq_ignore_ascii_case(b"close")
+            && !token.eq_ignore_ascii_case(b"keep-alive")
+            && !token.eq_ignore_ascii_case(b"upgrade")
+    })
 }
 
 /// Headers that describe one connection, never forwarded as they are (RFC 9110 section 7.6.1,
@@ -157,7 +179,9 @@ pub fn named_by_connection<'a>(
     mut connection_values: impl Iterator<Item = &'a [u8]>,
 ) -> bool {
     connection_values.any(|value| {
-        value.split(|&b| b == b',').any(|t| trim_ows(t).eq_ignore_ascii_case(name))
+        value
+            .split(|&b| b == b',')
+            .any(|t| trim_ows(t).eq_ignore_ascii_case(name))
     })
 }
 
@@ -184,7 +208,11 @@ mod tests {
             ("\"chunked\"", Err(false)),
         ];
         for (value, expected) in cases {
-            assert_eq!(TransferCoding::parse(value.as_bytes()), *expected, "{value:?}");
+            assert_eq!(
+                TransferCoding::parse(value.as_bytes()),
+                *expected,
+                "{value:?}"
+            );
         }
     }
 
@@ -204,13 +232,25 @@ mod tests {
             ("1844674407370955161", Some(1_844_674_407_370_955_161)),
         ];
         for (value, expected) in cases {
-            assert_eq!(parse_content_length(value.as_bytes()), *expected, "{value:?}");
+            assert_eq!(
+                parse_content_length(value.as_bytes()),
+                *expected,
+                "{value:?}"
+            );
         }
     }
 
     #[test]
     fn hop_by_hop_names() {
-        for name in ["Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection"] {
+        for name in [
+            "Connection",
+            "keep-alive",
+            "TE",
+            "Trailer",
+            "Transfer-Encoding",
+            "Upgrade",
+            "Proxy-Connection",
+        ] {
             assert!(is_hop_by_hop(name.as_bytes()), "{name}");
         }
         for name in ["Host", "Content-Length", "X-Forwarded-For", "Tee"] {

@@ -89,7 +89,12 @@ impl Method {
     pub fn is_idempotent(self) -> bool {
         matches!(
             self,
-            Method::Get | Method::Head | Method::Put | Method::Delete | Method::Options | Method::Trace
+            Method::Get
+                | Method::Head
+                | Method::Put
+                | Method::Delete
+                | Method::Options
+                | Method::Trace
         )
     }
 }
@@ -115,6 +120,8 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// `Connection: upgrade` together with an `Upgrade` header.
     pub upgrade: bool,
+    /// A Connection header names other headers, which must then not be forwarded.
+    pub connection_names_headers: bool,
 }
 
 impl RequestHead {
@@ -135,7 +142,10 @@ impl RequestHead {
     }
 
     pub fn header<'b>(&self, buf: &'b [u8], name: &str) -> Option<&'b [u8]> {
-        self.headers.iter().find(|h| header_eq(&buf[h.name.clone()], name)).map(|h| &buf[h.value.clone()])
+        self.headers
+            .iter()
+            .find(|h| header_eq(&buf[h.name.clone()], name))
+            .map(|h| &buf[h.value.clone()])
     }
 }
 
@@ -191,6 +201,7 @@ pub fn parse_request(
     head.query = None;
     head.expect_continue = false;
     head.upgrade = false;
+    head.connection_names_headers = false;
 
     let target_range = offset(target.as_bytes());
     let (path, query, absolute_authority) = split_target(target.as_bytes(), target_range.start)?;
@@ -208,7 +219,10 @@ pub fn parse_request(
     for header in req.headers.iter() {
         let name = header.name.as_bytes();
         let value = header.value;
-        head.headers.push(HeaderPos { name: offset(name), value: offset(value) });
+        head.headers.push(HeaderPos {
+            name: offset(name),
+            value: offset(value),
+        });
         match name.len() {
             4 if header_eq(name, "host") => {
                 host_count += 1;
@@ -222,6 +236,7 @@ pub fn parse_request(
                 connection_close |= contains_token(value, "close");
                 connection_keep_alive |= contains_token(value, "keep-alive");
                 connection_upgrade |= contains_token(value, "upgrade");
+                head.connection_names_headers |= super::connection_names_headers(value);
             }
             14 if header_eq(name, "content-length") => {
                 let length =
@@ -237,15 +252,13 @@ pub fn parse_request(
                     // parsers; one chunked header is all a well-behaved client sends.
                     return Err(RequestError::InvalidTransferEncoding);
                 }
-                transfer_encoding = Some(
-                    TransferCoding::parse(value).map_err(|unsupported| {
-                        if unsupported {
-                            RequestError::UnsupportedTransferCoding
-                        } else {
-                            RequestError::InvalidTransferEncoding
-                        }
-                    })?,
-                );
+                transfer_encoding = Some(TransferCoding::parse(value).map_err(|unsupported| {
+                    if unsupported {
+                        RequestError::UnsupportedTransferCoding
+                    } else {
+                        RequestError::InvalidTransferEncoding
+                    }
+                })?);
             }
             _ => {}
         }
@@ -279,7 +292,11 @@ pub fn parse_request(
         (Some(0), None) | (None, None) => BodyFraming::None,
         (Some(n), None) => BodyFraming::Length(n),
     };
-    head.keep_alive = if head.http10 { connection_keep_alive && !connection_close } else { !connection_close };
+    head.keep_alive = if head.http10 {
+        connection_keep_alive && !connection_close
+    } else {
+        !connection_close
+    };
     head.upgrade = connection_upgrade && has_upgrade_header && !head.http10;
     if head.method_kind() == Method::Connect {
         return Err(RequestError::InvalidTarget);
@@ -294,7 +311,11 @@ fn check_partial(buf: &[u8], limits: &HeadLimits) -> Result<(), RequestError> {
         return Err(RequestError::UriTooLong);
     }
     if buf.len() >= limits.max_head {
-        return Err(if request_line_done { RequestError::HeadTooLarge } else { RequestError::UriTooLong });
+        return Err(if request_line_done {
+            RequestError::HeadTooLarge
+        } else {
+            RequestError::UriTooLong
+        });
     }
     Ok(())
 }
@@ -319,11 +340,17 @@ fn split_target(target: &[u8], base: usize) -> Result<SplitTarget, RequestError>
             return Err(RequestError::InvalidTarget);
         };
         let rest = &target[scheme_len..];
-        let end = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+        let end = rest
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(rest.len());
         if end == 0 || rest[..end].contains(&b'@') {
             return Err(RequestError::InvalidTarget);
         }
-        (Some(base + scheme_len..base + scheme_len + end), scheme_len + end)
+        (
+            Some(base + scheme_len..base + scheme_len + end),
+            scheme_len + end,
+        )
     };
     let rest = &target[path_start..];
     let (path, query) = match rest.iter().position(|&b| b == b'?') {
@@ -354,7 +381,11 @@ fn is_valid_authority(value: &[u8], from_target: bool) -> bool {
             return false;
         };
         let literal = &value[1..close];
-        if literal.is_empty() || !literal.iter().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')) {
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+        {
             return false;
         }
         match &value[close + 1..] {
@@ -375,7 +406,24 @@ fn is_valid_authority(value: &[u8], from_target: bool) -> bool {
     }
     host.iter().all(|&b| {
         b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            )
     })
 }
 

@@ -96,21 +96,45 @@ fn absolute_form_authority_replaces_host() {
 
 #[test]
 fn connection_semantics() {
-    assert!(!parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap().keep_alive);
+    assert!(
+        !parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .keep_alive
+    );
     assert!(!parse("GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive);
-    assert!(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().keep_alive);
-    let upgrade = parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").unwrap();
+    assert!(
+        parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .keep_alive
+    );
+    let upgrade =
+        parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap();
     assert!(upgrade.upgrade);
-    assert!(parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").unwrap().expect_continue);
+    assert!(
+        parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+            .unwrap()
+            .expect_continue
+    );
 }
 
 #[test]
 fn limits() {
-    let limits = HeadLimits { max_head: 128, max_headers: 3, max_uri: 32 };
+    let limits = HeadLimits {
+        max_head: 128,
+        max_headers: 3,
+        max_uri: 32,
+    };
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(40));
-    assert_eq!(parse_with(&long_uri, &limits).err(), Some(RequestError::UriTooLong));
+    assert_eq!(
+        parse_with(&long_uri, &limits).err(),
+        Some(RequestError::UriTooLong)
+    );
     let many = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
-    assert_eq!(parse_with(many, &limits).err(), Some(RequestError::TooManyHeaders));
+    assert_eq!(
+        parse_with(many, &limits).err(),
+        Some(RequestError::TooManyHeaders)
+    );
     let big = format!("GET / HTTP/1.1\r\nHost: a\r\nA: {}\r\n", "x".repeat(200));
     assert_eq!(
         parse_request(big.as_bytes(), &limits, RequestHead::default()).err(),

@@ -35,6 +35,8 @@ pub struct ResponseHead {
     pub framing: BodyFraming,
     /// The upstream lets the connection be reused afterwards.
     pub keep_alive: bool,
+    /// A Connection header names other headers, which must then not be forwarded.
+    pub connection_names_headers: bool,
 }
 
 impl ResponseHead {
@@ -103,6 +105,7 @@ pub fn parse_response(
     };
     head.http10 = version == 0;
     head.headers.clear();
+    head.connection_names_headers = false;
 
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
@@ -111,7 +114,10 @@ pub fn parse_response(
     for header in response.headers.iter() {
         let name = header.name.as_bytes();
         let value = header.value;
-        head.headers.push(HeaderPos { name: offset(name), value: offset(value) });
+        head.headers.push(HeaderPos {
+            name: offset(name),
+            value: offset(value),
+        });
         if header_eq(name, "content-length") {
             let length = parse_content_length(value).ok_or(ResponseError::InvalidContentLength)?;
             if content_length.is_some_and(|previous| previous != length) {
@@ -127,10 +133,12 @@ pub fn parse_response(
         } else if header_eq(name, "connection") {
             connection_close |= contains_token(value, "close");
             connection_keep_alive |= contains_token(value, "keep-alive");
+            head.connection_names_headers |= super::connection_names_headers(value);
         }
     }
 
-    let bodyless = request_was_head || (100..200).contains(&status) || status == 204 || status == 304;
+    let bodyless =
+        request_was_head || (100..200).contains(&status) || status == 204 || status == 304;
     head.framing = if bodyless {
         // Framing headers on bodyless responses describe the representation, not this message,
         // but both together are still a sign of a confused upstream.
@@ -149,7 +157,11 @@ pub fn parse_response(
         }
     };
     head.keep_alive = head.framing != BodyFraming::UntilClose
-        && if head.http10 { connection_keep_alive && !connection_close } else { !connection_close };
+        && if head.http10 {
+            connection_keep_alive && !connection_close
+        } else {
+            !connection_close
+        };
     Ok(ResponseStatus::Complete(head))
 }
 
@@ -159,7 +171,12 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str, head_request: bool) -> Result<ResponseHead, ResponseError> {
-        match parse_response(raw.as_bytes(), &HeadLimits::default(), head_request, ResponseHead::default())? {
+        match parse_response(
+            raw.as_bytes(),
+            &HeadLimits::default(),
+            head_request,
+            ResponseHead::default(),
+        )? {
             ResponseStatus::Complete(head) => Ok(head),
             ResponseStatus::Partial => panic!("partial: {raw:?}"),
         }
@@ -168,35 +185,129 @@ mod tests {
     #[test]
     fn framing_table() {
         let cases: &[(&str, bool, Result<BodyFraming, ResponseError>)] = &[
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false, Ok(BodyFraming::Length(5))),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, Ok(BodyFraming::None)),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, Ok(BodyFraming::Chunked)),
-            ("HTTP/1.1 200 OK\r\n\r\n", false, Ok(BodyFraming::UntilClose)),
-            ("HTTP/1.1 204 No Content\r\n\r\n", false, Ok(BodyFraming::None)),
-            ("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, Ok(BodyFraming::None)),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, Ok(BodyFraming::None)),
-            ("HTTP/1.1 100 Continue\r\n\r\n", false, Ok(BodyFraming::None)),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", false, Err(ResponseError::LengthAndChunked)),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false, Err(ResponseError::InvalidContentLength)),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", false, Ok(BodyFraming::Length(5))),
-            ("HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", false, Err(ResponseError::InvalidContentLength)),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, Err(ResponseError::InvalidTransferEncoding)),
-            ("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, Err(ResponseError::InvalidTransferEncoding)),
-            ("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", false, Err(ResponseError::Malformed)),
-            ("HTTP/1.1 200 OK\r\nX : a\r\n\r\n", false, Err(ResponseError::Malformed)),
-            ("HTTP/1.1 2000 OK\r\n\r\n", false, Err(ResponseError::Malformed)),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                false,
+                Ok(BodyFraming::Length(5)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                false,
+                Ok(BodyFraming::None),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+                Ok(BodyFraming::Chunked),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\n\r\n",
+                false,
+                Ok(BodyFraming::UntilClose),
+            ),
+            (
+                "HTTP/1.1 204 No Content\r\n\r\n",
+                false,
+                Ok(BodyFraming::None),
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+                false,
+                Ok(BodyFraming::None),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+                true,
+                Ok(BodyFraming::None),
+            ),
+            (
+                "HTTP/1.1 100 Continue\r\n\r\n",
+                false,
+                Ok(BodyFraming::None),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+                Err(ResponseError::LengthAndChunked),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                false,
+                Err(ResponseError::InvalidContentLength),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                false,
+                Ok(BodyFraming::Length(5)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+                false,
+                Err(ResponseError::InvalidContentLength),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                false,
+                Err(ResponseError::InvalidTransferEncoding),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+                Err(ResponseError::InvalidTransferEncoding),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+                false,
+                Err(ResponseError::Malformed),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nX : a\r\n\r\n",
+                false,
+                Err(ResponseError::Malformed),
+            ),
+            (
+                "HTTP/1.1 2000 OK\r\n\r\n",
+                false,
+                Err(ResponseError::Malformed),
+            ),
         ];
         for (raw, head_request, expected) in cases {
-            assert_eq!(parse(raw, *head_request).map(|h| h.framing), *expected, "{raw:?}");
+            assert_eq!(
+                parse(raw, *head_request).map(|h| h.framing),
+                *expected,
+                "{raw:?}"
+            );
         }
     }
 
     #[test]
     fn keep_alive_rules() {
-        assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false).unwrap().keep_alive);
-        assert!(!parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false).unwrap().keep_alive);
-        assert!(!parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).unwrap().keep_alive);
-        assert!(parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false).unwrap().keep_alive);
+        assert!(
+            parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false)
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            !parse(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                false
+            )
+            .unwrap()
+            .keep_alive
+        );
+        assert!(
+            !parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false)
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            parse(
+                "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+                false
+            )
+            .unwrap()
+            .keep_alive
+        );
         assert!(!parse("HTTP/1.1 200 OK\r\n\r\n", false).unwrap().keep_alive);
     }
 }

@@ -143,7 +143,15 @@ impl RefRouter {
         req: &RequestInfo<'_>,
         headers: &H,
     ) -> Option<RefMatch> {
-        type Key = (u8, bool, usize, bool, i64, usize, std::cmp::Reverse<(u32, u32, usize, usize)>);
+        type Key = (
+            u8,
+            bool,
+            usize,
+            bool,
+            i64,
+            usize,
+            std::cmp::Reverse<(u32, u32, usize, usize)>,
+        );
         let mut best: Option<(Key, RefMatch)> = None;
         let (req_host, req_port) = match req.host {
             Some(h) => {
@@ -166,7 +174,8 @@ impl RefRouter {
                     };
                     ok && port.is_none_or(|p| Some(p) == req_port)
                 });
-            let method_ok = s.methods.is_empty() || s.methods.iter().any(|m| m.as_bytes() == req.method);
+            let method_ok =
+                s.methods.is_empty() || s.methods.iter().any(|m| m.as_bytes() == req.method);
             let headers_ok = r.headers.iter().all(|(name, vals)| {
                 headers.any_value(name, &mut |v: &[u8]| {
                     vals.iter().any(|x| match x {
@@ -184,7 +193,11 @@ impl RefRouter {
                 + u8::from(!s.paths.is_empty());
             let plain = !s.hosts.is_empty() && s.hosts.iter().all(|h| !h.contains('*'));
             let mut consider = |regex_like: bool, len: usize, pi: usize, m: RefMatch| {
-                let rp = if regex_like { i64::from(s.regex_priority) } else { 0 };
+                let rp = if regex_like {
+                    i64::from(s.regex_priority)
+                } else {
+                    0
+                };
                 let key: Key = (
                     weight,
                     plain,
@@ -200,13 +213,26 @@ impl RefRouter {
             };
             let strip = |n: usize| if s.strip_path { n } else { 0 };
             if r.paths.is_empty() {
-                consider(false, 0, 0, RefMatch { id: s.id, strip_len: 0, captures: vec![] });
+                consider(
+                    false,
+                    0,
+                    0,
+                    RefMatch {
+                        id: s.id,
+                        strip_len: 0,
+                        captures: vec![],
+                    },
+                );
             }
             for (pi, p) in r.paths.iter().enumerate() {
                 match p {
                     RefPath::Prefix(pre) => {
                         if req.path.starts_with(pre.as_str()) {
-                            let m = RefMatch { id: s.id, strip_len: strip(pre.len()), captures: vec![] };
+                            let m = RefMatch {
+                                id: s.id,
+                                strip_len: strip(pre.len()),
+                                captures: vec![],
+                            };
                             consider(false, pre.len(), pi, m);
                         }
                     }
@@ -220,7 +246,11 @@ impl RefRouter {
                                     Some((n?.to_string(), c.get(i)?.as_str().to_string()))
                                 })
                                 .collect();
-                            let m = RefMatch { id: s.id, strip_len: strip(whole), captures };
+                            let m = RefMatch {
+                                id: s.id,
+                                strip_len: strip(whole),
+                                captures,
+                            };
                             consider(true, 0, pi, m);
                         }
                     }
@@ -232,7 +262,11 @@ impl RefRouter {
                                 .map(|(k, v)| (k.to_string(), v.to_string()))
                                 .collect();
                             let len = s.paths[pi].len() - count_template_dynamic(&s.paths[pi]);
-                            let m = RefMatch { id: s.id, strip_len: strip(*prefix), captures };
+                            let m = RefMatch {
+                                id: s.id,
+                                strip_len: strip(*prefix),
+                                captures,
+                            };
                             consider(true, len, pi, m);
                         }
                     }

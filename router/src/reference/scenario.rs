@@ -7,27 +7,64 @@ use super::RefRouter;
 use crate::{normalize_path, upstream_path, HeaderSource, RequestInfo, RouteSpec, Router};
 
 const HOSTS: &[&str] = &[
-    "example.com", "*.example.com", "example.*", "api.example.com", "api.example.com:8080",
-    "*.com", "a.b", "*.b", "a.*", "EXAMPLE.com", "[::1]:80", "x.y.z", "*.a.b:81", "a.b.*",
+    "example.com",
+    "*.example.com",
+    "example.*",
+    "api.example.com",
+    "api.example.com:8080",
+    "*.com",
+    "a.b",
+    "*.b",
+    "a.*",
+    "EXAMPLE.com",
+    "[::1]:80",
+    "x.y.z",
+    "*.a.b:81",
+    "a.b.*",
 ];
 const BAD_HOSTS: &[&str] = &["bad..host", "a.*.b", "*", "", "x:99999"];
 const REQ_HOSTS: &[&str] = &[
-    "example.com", "api.example.com", "API.Example.Com:8080", "x.example.com:8080", "example.org",
-    "a.b", "x.a.b:81", "a.b.c", "[::1]:80", "[::1]", "example.com:", "x.y.z:99", ".b", "",
-    "a.b:81", "example.com.",
+    "example.com",
+    "api.example.com",
+    "API.Example.Com:8080",
+    "x.example.com:8080",
+    "example.org",
+    "a.b",
+    "x.a.b:81",
+    "a.b.c",
+    "[::1]:80",
+    "[::1]",
+    "example.com:",
+    "x.y.z:99",
+    ".b",
+    "",
+    "a.b:81",
+    "example.com.",
 ];
-const SEGS: &[&str] = &["a", "b", "users", "42", "1", "x.y", "static", "..", ".", "", "%61", "%2F"];
+const SEGS: &[&str] = &[
+    "a", "b", "users", "42", "1", "x.y", "static", "..", ".", "", "%61", "%2F",
+];
 const ROUTE_SEGS: &[&str] = &["a", "b", "users", "42", "1", "x.y", "static", "%2F", "ab"];
 const REGEXES: &[&str] = &[
-    r"~/users/(?<id>\d+)", r"~/a|/b", r"~/a/.*", "~", r"~/(?<x>[ab])/(?<y>\w*)$", r"~/users/\d+/?$",
-    r"~/static/(?P<f>.+)\.css", r"~/a/b?", r"~/x\.y", r"~/(?<id>\d+)?",
+    r"~/users/(?<id>\d+)",
+    r"~/a|/b",
+    r"~/a/.*",
+    "~",
+    r"~/(?<x>[ab])/(?<y>\w*)$",
+    r"~/users/\d+/?$",
+    r"~/static/(?P<f>.+)\.css",
+    r"~/a/b?",
+    r"~/x\.y",
+    r"~/(?<id>\d+)?",
 ];
 const TEMPLATE_SEGS: &[&str] = &["{}", "{}", "a", "users", "{{lit}}", "42"];
 const METHODS: &[&str] = &["GET", "POST", "PURGE"];
 const HEADER_NAMES: &[&str] = &["x-a", "X_A", "x-b"];
 const HEADER_VALUES: &[&str] = &["1", "V", "~*^v\\d", "two words", "~*a|b"];
 /// Invalid fields, drawn rarely so most scenarios compile.
-const BAD_PATHS: &[&str] = &["~(", "/{bad", "/{}", "/a//b", "/./a", "x", "/{a}/{a}", "/{*r}/x"];
+const BAD_PATHS: &[&str] = &[
+    "~(", "/{bad", "/{}", "/a//b", "/./a", "x", "/{a}/{a}", "/{*r}/x",
+];
 
 /// A decoded scenario.
 #[derive(Debug, Clone, Default)]
@@ -109,11 +146,19 @@ impl Scenario {
                 ..RouteSpec::default()
             };
             for _ in 0..b.below(3) {
-                let h = if b.below(32) == 31 { b.pick(BAD_HOSTS) } else { b.pick(HOSTS) };
+                let h = if b.below(32) == 31 {
+                    b.pick(BAD_HOSTS)
+                } else {
+                    b.pick(HOSTS)
+                };
                 s.hosts.push(h.to_string());
             }
             for _ in 0..b.below(3) {
-                let m = if b.below(64) == 63 { "get" } else { b.pick(METHODS) };
+                let m = if b.below(64) == 63 {
+                    "get"
+                } else {
+                    b.pick(METHODS)
+                };
                 s.methods.push(m.to_string());
             }
             for _ in 0..b.below(3) {
@@ -139,7 +184,9 @@ impl Scenario {
                     HEADER_NAMES[(first + j) % HEADER_NAMES.len()]
                 };
                 let name = name.to_string();
-                let vals = (0..1 + b.below(2)).map(|_| b.pick(HEADER_VALUES).to_string()).collect();
+                let vals = (0..1 + b.below(2))
+                    .map(|_| b.pick(HEADER_VALUES).to_string())
+                    .collect();
                 s.headers.push((name, vals));
             }
             specs.push(s);
@@ -158,11 +205,20 @@ impl Scenario {
             let name = b.pick(HEADER_NAMES).to_string();
             let v = match b.below(3) {
                 0 => vec![b.byte(), b.byte()],
-                _ => b.pick(&["1", "v", "V7", "a", "two words", "b"]).as_bytes().to_vec(),
+                _ => b
+                    .pick(&["1", "v", "V7", "a", "two words", "b"])
+                    .as_bytes()
+                    .to_vec(),
             };
             headers.push((name, v));
         }
-        Scenario { specs, host, method, raw_path, headers }
+        Scenario {
+            specs,
+            host,
+            method,
+            raw_path,
+            headers,
+        }
     }
 }
 
@@ -170,7 +226,9 @@ struct Hs<'a>(&'a [(String, Vec<u8>)]);
 
 impl HeaderSource for Hs<'_> {
     fn any_value(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.0.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && f(v))
+        self.0
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case(name) && f(v))
     }
 }
 
@@ -206,11 +264,15 @@ pub fn check(s: &Scenario) -> Result<(), String> {
     };
     let hs = Hs(&s.headers);
     let fast = router.lookup(&req, &hs).map(|m| {
-        let caps: Vec<(String, String)> =
-            m.captures().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let caps: Vec<(String, String)> = m
+            .captures()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         (m.route_id(), m.strip_len(), caps)
     });
-    let slow = reference.lookup(&req, &hs).map(|m| (m.id, m.strip_len, m.captures));
+    let slow = reference
+        .lookup(&req, &hs)
+        .map(|m| (m.id, m.strip_len, m.captures));
     if fast != slow {
         return Err(format!(
             "router {fast:?} != reference {slow:?}\nrequest {req:?} headers {:?}\nroutes {:#?}",

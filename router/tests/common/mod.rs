@@ -32,9 +32,10 @@ impl B {
         self
     }
     pub fn header(mut self, name: &str, vals: &[&str]) -> Self {
-        self.0
-            .headers
-            .push((name.to_string(), vals.iter().map(|s| s.to_string()).collect()));
+        self.0.headers.push((
+            name.to_string(),
+            vals.iter().map(|s| s.to_string()).collect(),
+        ));
         self
     }
     pub fn prio(mut self, p: i32) -> Self {
@@ -64,7 +65,13 @@ pub fn compile(routes: Vec<B>) -> Both {
     let specs: Vec<RouteSpec> = routes.into_iter().map(|b| b.0).collect();
     let slow = RefRouter::new(&specs).unwrap();
     let fast = Router::compile(specs).unwrap_or_else(|e| {
-        panic!("compile failed: {}", e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+        panic!(
+            "compile failed: {}",
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     });
     Both { fast, slow }
 }
@@ -74,7 +81,13 @@ pub type Found = Option<(u32, usize, Vec<(String, String)>)>;
 
 impl Both {
     /// Looks `path` up (normalising it first) with both matchers and asserts they agree.
-    pub fn find(&self, host: Option<&str>, method: &str, path: &str, headers: &[(&str, &str)]) -> Found {
+    pub fn find(
+        &self,
+        host: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Found {
         let mut norm = String::new();
         normalize_path(path.as_bytes(), &mut norm).unwrap();
         let hs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
@@ -87,14 +100,22 @@ impl Both {
             (
                 m.route_id(),
                 m.strip_len(),
-                m.captures().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
+                m.captures()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<Vec<_>>(),
             )
         });
-        let slow = self
-            .slow
-            .lookup(&req, hs.as_slice())
-            .map(|RefMatch { id, strip_len, captures }| (id, strip_len, captures));
-        assert_eq!(fast, slow, "fast vs reference for {method} {host:?} {path} {headers:?}");
+        let slow = self.slow.lookup(&req, hs.as_slice()).map(
+            |RefMatch {
+                 id,
+                 strip_len,
+                 captures,
+             }| (id, strip_len, captures),
+        );
+        assert_eq!(
+            fast, slow,
+            "fast vs reference for {method} {host:?} {path} {headers:?}"
+        );
         fast
     }
 
