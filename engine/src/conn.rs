@@ -9,7 +9,7 @@ use std::io;
 use std::time::Duration;
 
 use monoio::buf::{IoBuf, IoBufMut, SliceMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 /// Smallest free space offered to a read.
@@ -101,6 +101,27 @@ impl BufferedStream {
             }
             // The buffer went down with the cancelled read; the caller closes this stream.
             Err(_) => Err(IoFailure::Timeout),
+        }
+    }
+
+    /// Closes after an error answer without losing it: closing a socket with unread input
+    /// makes the kernel send RST, which can destroy the answer before the client reads it.
+    /// So the write side is shut first and input is drained, bounded in time and bytes
+    /// (nginx's lingering close).
+    pub async fn lingering_close(&mut self) {
+        const LINGER_TIME: Duration = Duration::from_secs(2);
+        const LINGER_BYTES: usize = 1024 * 1024;
+        let _ = self.stream.shutdown().await;
+        let deadline = std::time::Instant::now() + LINGER_TIME;
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { break };
+            self.buf.clear();
+            self.start = 0;
+            match self.fill(16 * 1024, left).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
         }
     }
 

@@ -119,7 +119,10 @@ pub async fn serve_client(
                 let mut out = scratch.out();
                 let (status, message) = failure.status_and_message();
                 write_json_response(&mut out, status, message, true, false);
-                let _ = write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+                let (written, _) = write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+                if written.is_ok() {
+                    client.io.lingering_close().await;
+                }
                 return;
             }
         }
@@ -426,7 +429,11 @@ async fn reply_failure(
     )
     .await;
     scratch.out = out;
-    if close || result.is_err() {
+    if result.is_err() {
+        return After::Close;
+    }
+    if close {
+        client.io.lingering_close().await;
         return After::Close;
     }
     client.io.consume(scratch.head.head_len);

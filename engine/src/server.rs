@@ -217,7 +217,10 @@ fn worker_thread(
                 .enable_timer()
                 .build()
             {
-                Ok(mut runtime) => Ok(runtime.block_on(work())),
+                Ok(mut runtime) => {
+                    runtime.block_on(work());
+                    Ok(())
+                }
                 // Auto-detection saw io_uring but the ring could not be set up (memlock
                 // limits, seccomp): epoll still works.
                 Err(e) if driver == IoDriver::Auto => {

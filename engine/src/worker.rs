@@ -144,6 +144,9 @@ pub struct WorkerCtx {
     pub shared: Arc<Shared>,
     pub pool: Pool,
     pub shutdown: ShutdownSignal,
+    /// `Rc` around the `Arc` on purpose: each request clones the `Rc` (a plain increment)
+    /// instead of the `Arc`, whose shared counter would bounce between cores.
+    #[allow(clippy::redundant_allocation)]
     snapshot: RefCell<Rc<Arc<Snapshot>>>,
     /// Round-robin state per upstream of the current snapshot.
     cursors: RefCell<Vec<Cursor>>,
@@ -169,6 +172,7 @@ impl WorkerCtx {
     }
 
     /// The current snapshot; picks up a newly installed one (one atomic load per call).
+    #[allow(clippy::redundant_allocation)]
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         let generation = self.shared.generation.load(Ordering::Acquire);
         let mut current = self.snapshot.borrow_mut();

@@ -95,12 +95,10 @@ impl TransferCoding {
         if codings == 0 {
             return Err(false);
         }
-        if !last_chunked && !unsupported {
-            return Err(false);
-        }
         if unsupported {
-            // RFC 9112 section 6.3: chunked must be the final coding, else the length is unknown.
-            return Err(!(saw_chunked && !last_chunked));
+            // RFC 9112 section 6.3: chunked must be the final coding, else the length is
+            // unknown (400); a well-formed list of codings we do not decode is 501.
+            return Err(!saw_chunked || last_chunked);
         }
         Ok(TransferCoding::Chunked)
     }

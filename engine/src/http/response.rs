@@ -70,7 +70,7 @@ pub fn parse_response(
 ) -> Result<ResponseStatus, ResponseError> {
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let mut response = httparse::Response::new(&mut []);
-    let max_headers = limits.max_headers.max(100).min(MAX_HEADERS_CAP);
+    let max_headers = limits.max_headers.clamp(100, MAX_HEADERS_CAP);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut response,
         buf,
