@@ -115,7 +115,9 @@ impl BufferedStream {
         let deadline = std::time::Instant::now() + LINGER_TIME;
         let mut drained = 0;
         while drained < LINGER_BYTES {
-            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { break };
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                break;
+            };
             self.buf.clear();
             self.start = 0;
             match self.fill(16 * 1024, left).await {

@@ -96,7 +96,6 @@ pub fn write_upstream_head(
     push_header(out, b"Host", host_value);
 
     let connection_values = || head.header_values(buf, "connection");
-    let mut forwarded_for: Option<&[u8]> = None;
     let mut wants_trailers = false;
     for header in &head.headers {
         let name = &buf[header.name.clone()];
@@ -117,11 +116,7 @@ pub fn write_upstream_head(
             if !client.trusted {
                 continue;
             }
-            if header_eq(name, "x-forwarded-for") {
-                forwarded_for = Some(&buf[header.value.clone()]);
-                continue;
-            }
-            if header_eq(name, "x-real-ip") {
+            if header_eq(name, "x-forwarded-for") || header_eq(name, "x-real-ip") {
                 continue;
             }
         }
@@ -138,6 +133,10 @@ pub fn write_upstream_head(
             out.extend_from_slice(b"\r\n");
         }
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        // RFC 9110 section 8.6: an explicit zero length is kept (some servers want 411 otherwise).
+        BodyFraming::None if head.explicit_zero_length => {
+            out.extend_from_slice(b"Content-Length: 0\r\n")
+        }
         BodyFraming::None | BodyFraming::UntilClose => {}
     }
     if head.upgrade {
@@ -149,9 +148,12 @@ pub fn write_upstream_head(
 
     // X-Forwarded-For: a trusted peer's list is extended, anyone else's is replaced.
     out.extend_from_slice(b"X-Forwarded-For: ");
-    if let Some(previous) = forwarded_for {
-        out.extend_from_slice(previous);
-        out.extend_from_slice(b", ");
+    if client.trusted {
+        // Several X-Forwarded-For lines form one list (RFC 9110 section 5.3).
+        for previous in head.header_values(buf, "x-forwarded-for") {
+            out.extend_from_slice(previous);
+            out.extend_from_slice(b", ");
+        }
     }
     out.extend_from_slice(client.client_ip_text.as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -168,7 +170,7 @@ pub fn write_upstream_head(
         push_header(out, b"X-Forwarded-Port", client.server_port_text.as_bytes());
     }
     if !client.trusted || head.header(buf, "x-forwarded-path").is_none() {
-        push_header(out, b"X-Forwarded-Path", &buf[head.path.clone()]);
+        push_header(out, b"X-Forwarded-Path", head.raw_path(buf));
     }
     if (!client.trusted || head.header(buf, "x-forwarded-prefix").is_none())
         && !target.stripped_prefix.is_empty()

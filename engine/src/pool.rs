@@ -63,11 +63,14 @@ impl Pool {
         let queue = idle.get_mut(&addr)?;
         let now = Instant::now();
         while let Some(entry) = queue.pop_back() {
-            if now.duration_since(entry.since) < self.settings.idle_timeout {
+            if now.duration_since(entry.since) >= self.settings.idle_timeout {
+                // Older entries sit further towards the front and have expired as well.
+                queue.clear();
+                break;
+            }
+            if is_quiet(&entry.conn.io.stream) {
                 return Some(entry.conn);
             }
-            // Older entries sit further towards the front and have expired as well.
-            queue.clear();
         }
         None
     }
@@ -106,5 +109,27 @@ impl Pool {
 
     pub fn max_requests(&self) -> u32 {
         self.settings.max_requests
+    }
+}
+
+/// Whether an idle upstream connection is still open and has nothing to say. An upstream may
+/// close an idle connection (Node's 5 s keepalive) or send an unsolicited answer before
+/// closing (a 408); such a connection must not carry the next request, whose reply would be
+/// lost or, worse, be the stale bytes. A non-blocking peek costs one syscall per reuse and
+/// catches both (nginx gets the same from an idle read handler).
+fn is_quiet(stream: &monoio::net::TcpStream) -> bool {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    let fd = stream.as_raw_fd();
+    // SAFETY: `fd` belongs to `stream`, which stays borrowed (and therefore open) for the whole
+    // lifetime of `borrowed`. Exercised by the pooled-connection tests in
+    // engine/tests/connections.rs (unsolicited 408, closed while idle).
+    #[allow(unsafe_code)]
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let socket = socket2::SockRef::from(&borrowed);
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match socket.recv_with_flags(&mut probe, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        // Ok(0) is end of stream; Ok(n) is data nobody asked for.
+        Ok(_) => false,
     }
 }

@@ -119,7 +119,8 @@ pub async fn serve_client(
                 let mut out = scratch.out();
                 let (status, message) = failure.status_and_message();
                 write_json_response(&mut out, status, message, true, false);
-                let (written, _) = write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+                let (written, _) =
+                    write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
                 if written.is_ok() {
                     client.io.lingering_close().await;
                 }
@@ -239,7 +240,7 @@ fn route(
 ) -> Result<(usize, bool, usize), Failure> {
     let buf = client.io.pending();
     let head = &scratch.head;
-    sluice_router::normalize_path(&buf[head.path.clone()], &mut scratch.path)
+    sluice_router::normalize_path(head.raw_path(buf), &mut scratch.path)
         .map_err(|_| Failure::InvalidPath)?;
     let info = RequestInfo {
         host: head.host.clone().map(|range| &buf[range]),

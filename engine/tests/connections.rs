@@ -265,7 +265,35 @@ services:
         let r = client.request(format!("GET /retry/k{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
         assert_eq!(r.status, 200, "keepalive request {i}: {}", r.head);
     }
-    assert_eq!(upstream.request_count(), 16);
+    // Request bodies survive the move to the next target (nothing was sent to the dead one).
+    let big = pattern(100_000, 9);
+    for i in 0..4 {
+        client.send(
+            format!(
+                "POST /retry/body{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                big.len()
+            )
+            .as_bytes(),
+        );
+        client.send(&big);
+        let r = client.read_response();
+        assert_eq!(r.status, 200, "POST {i}: {}", r.head);
+        let r = client.request(
+            format!("POST /retry/small{i} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nsmall")
+                .as_bytes(),
+        );
+        assert_eq!(
+            (r.status, r.text()),
+            (200, format!("/small{i}:small:5")),
+            "{}",
+            r.head
+        );
+    }
+    assert_eq!(upstream.request_count(), 24);
+    assert!(upstream.requests()[16..]
+        .iter()
+        .step_by(2)
+        .all(|r| r.body == big));
     // Without retries, round-robin sends some requests to the dead target.
     let statuses: Vec<u16> = (0..4)
         .map(|i| gw.get(&format!("/once/{i}"), "x").status)
@@ -279,8 +307,13 @@ services:
 #[test]
 fn stale_pooled_connection_is_retried_for_a_get() {
     // Answers with a keepalive response, then closes the connection while the gateway pools it.
-    let upstream =
-        Upstream::start(|req| Action::RespondClose(response(200, &[], req.path().as_bytes())));
+    let upstream = Upstream::start(|req| {
+        let mut bytes = response(200, &[], req.path().as_bytes());
+        if req.method == "HEAD" {
+            bytes.truncate(bytes.len() - req.path().len());
+        }
+        Action::RespondClose(bytes)
+    });
     let gw = Gateway::start(&catch_all(&upstream.url(), "    retries: 0\n"), &[]);
     let mut client = gw.client();
     let r = client.request(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -294,8 +327,10 @@ fn stale_pooled_connection_is_retried_for_a_get() {
         r.head
     );
     upstream.wait_all_closed();
-    let r = client.request(b"HEAD /third HTTP/1.1\r\nHost: x\r\n\r\n");
+    client.send(b"HEAD /third HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = client.read_head_response();
     assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(r.header("content-length"), Some("6"), "{}", r.head);
     assert_eq!(upstream.accepted(), 3);
     assert_eq!(
         upstream.request_count(),
@@ -475,4 +510,160 @@ fn upgrade_becomes_a_tunnel() {
         echoed.extend_from_slice(&client.read_some());
     }
     assert_eq!(String::from_utf8_lossy(&echoed), "ping-1 ping-2");
+}
+
+#[test]
+fn connection_close_from_the_client_is_honoured() {
+    let upstream = echo_path();
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let mut client = gw.client();
+    let r = client.request(b"GET /bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "/bye"), "{}", r.head);
+    assert!(r.says_close(), "{}", r.head);
+    client.assert_closed();
+}
+
+#[test]
+fn interim_1xx_responses_from_upstream_are_skipped() {
+    let upstream = Upstream::start(|_| {
+        Action::Respond(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal"
+                .to_vec(),
+        )
+    });
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let mut client = gw.client();
+    let r = client.request(b"GET /hints HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "final"), "{}", r.head);
+    let r = client.request(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "final"), "{}", r.head);
+}
+
+#[test]
+fn many_pipelined_requests_in_one_write() {
+    let upstream = echo_path();
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let mut client = gw.client();
+    let mut batch = Vec::new();
+    for i in 0..200 {
+        batch.extend_from_slice(
+            format!(
+                "GET /many/{i:03} HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+                "p".repeat(i)
+            )
+            .as_bytes(),
+        );
+    }
+    client.send(&batch);
+    for i in 0..200 {
+        let r = client.read_response();
+        assert_eq!(
+            (r.status, r.text()),
+            (200, format!("/many/{i:03}")),
+            "{}",
+            r.head
+        );
+    }
+    assert_eq!(upstream.accepted(), 1);
+}
+
+#[test]
+fn request_trickled_byte_by_byte() {
+    let upstream = echo_path();
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let mut client = gw.client();
+    let raw = b"POST /trickle HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\npayload";
+    for byte in raw.iter() {
+        client.send(std::slice::from_ref(byte));
+    }
+    let r = client.read_response();
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "/trickle:payload:7"),
+        "{}",
+        r.head
+    );
+}
+
+#[test]
+fn oversized_upstream_response_head_is_502() {
+    let upstream = Upstream::start(|_| {
+        let big = "v".repeat(40 * 1024);
+        Action::Respond(response(200, &[("X-Huge", big.as_str())], b"body"))
+    });
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let r = gw.get("/huge", "x");
+    assert_eq!(r.status, 502, "{}", r.head);
+}
+
+#[test]
+fn pooled_connection_that_received_unsolicited_bytes_is_not_reused() {
+    // Some servers send "408 Request Timeout" on an idle keepalive connection before closing
+    // it. That response belongs to no request and must never reach a client.
+    let upstream = Upstream::start(|req| {
+        Action::RespondThenLater(
+            response(200, &[], req.path().as_bytes()),
+            Duration::from_millis(100),
+            b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        )
+    });
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let mut client = gw.client();
+    let r = client.request(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "/first"), "{}", r.head);
+    upstream.wait_all_closed();
+    let r = client.request(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "/second"),
+        "the stale 408 of an idle pooled connection was relayed as the answer to a new request:\n{}",
+        r.head
+    );
+    assert_eq!(upstream.request_count(), 2);
+}
+
+#[test]
+fn post_after_upstream_closed_the_idle_pooled_connection_succeeds() {
+    // Like an upstream whose keepalive timeout is shorter than the gateway's (Node.js: 5 s):
+    // the connection is closed while idle in the pool, long before the next request.
+    let upstream = Upstream::start(|req| {
+        let mut body = req.path().as_bytes().to_vec();
+        body.extend_from_slice(&req.body);
+        Action::RespondClose(response(200, &[], &body))
+    });
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let mut client = gw.client();
+    let r = client.request(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200, "{}", r.head);
+    upstream.wait_all_closed();
+    let r = client.request(b"POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "/secondbody"),
+        "a POST was sent on a pooled connection the upstream had closed while idle: {}",
+        r.head
+    );
+}
+
+#[test]
+fn nothing_is_served_after_a_connection_close_request() {
+    let upstream = echo_path();
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &[]);
+    let mut client = gw.client();
+    client.send(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = client.read_response();
+    assert_eq!((r.status, r.text().as_str()), (200, "/last"), "{}", r.head);
+    assert!(r.says_close(), "{}", r.head);
+    match client.try_read_response(false) {
+        Ok(None) => {}
+        Ok(Some(r)) => panic!("a request after Connection: close was served: {}", r.head),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    let paths: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.target.clone())
+        .collect();
+    assert_eq!(paths, vec!["/last"]);
 }

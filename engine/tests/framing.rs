@@ -560,3 +560,94 @@ fn ambiguous_upstream_response_framing_is_502() {
     let r = gw.get("/ok", "x");
     assert_eq!((r.status, r.text().as_str()), (200, "fine"), "{}", r.head);
 }
+
+#[test]
+fn expect_100_continue_edge_cases() {
+    let upstream = Upstream::start(|req| ok(&String::from_utf8_lossy(&req.body)));
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: {}\n    routes:\n      - paths: [\"/up\"]\n",
+        upstream.url()
+    );
+    let gw = Gateway::start(&yaml, &[]);
+
+    // Chunked body after the interim response.
+    let mut client = gw.client();
+    client.send(b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n");
+    assert_eq!(client.read_response().status, 100);
+    client.send(b"3\r\nabc\r\n0\r\n\r\n");
+    let r = client.read_response();
+    assert_eq!((r.status, r.text().as_str()), (200, "abc"), "{}", r.head);
+
+    // The client does not wait for 100 and sends the body at once: exactly one final response.
+    let mut client = gw.client();
+    client.send(
+        b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nxyz",
+    );
+    let mut r = client.read_response();
+    if r.status == 100 {
+        r = client.read_response();
+    }
+    assert_eq!((r.status, r.text().as_str()), (200, "xyz"), "{}", r.head);
+    let r = client.request(b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200, "the connection is still in sync: {}", r.head);
+
+    // No route: the final status comes without a 100 (the body is never requested).
+    let mut client = gw.client();
+    client.send(
+        b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+    );
+    let r = client.read_response();
+    assert_eq!(r.status, 404, "{}", r.head);
+    assert_eq!(upstream.request_count(), 3);
+}
+
+#[test]
+fn broken_chunked_response_is_not_completed_for_the_client() {
+    let upstream = Upstream::start(|_| {
+        Action::RespondClose(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\nmore\r\n0\r\n\r\n".to_vec())
+    });
+    let gw = Gateway::start(&catch_all(&upstream), &[]);
+    let mut client = gw.client();
+    client.send(b"GET /broken HTTP/1.1\r\nHost: x\r\n\r\n");
+    match client.try_read_response(false) {
+        Ok(Some(r)) if r.status == 200 => panic!(
+            "a broken chunked body reached the client as complete: {:?}",
+            r.text()
+        ),
+        Ok(Some(r)) => assert_eq!(r.status, 502, "{}", r.head),
+        Ok(None) => {}
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::InvalidData
+            ),
+            "{e}"
+        ),
+    }
+}
+
+#[test]
+fn stalled_request_body_is_cut_off_after_client_body_timeout() {
+    let upstream = Upstream::fixed("never complete");
+    let gw = Gateway::start(&catch_all(&upstream), &["--client-body-timeout", "0.5"]);
+    let mut client = gw.client();
+    client.send(b"POST /stall HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten..");
+    let started = std::time::Instant::now();
+    match client.try_read_response(false) {
+        Ok(None) => {}
+        Ok(Some(r)) => {
+            assert!(r.status == 408 || r.status == 400, "{}", r.head);
+            client.assert_closed();
+        }
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+    upstream.wait_all_closed();
+    assert_eq!(upstream.request_count(), 0);
+}

@@ -458,3 +458,291 @@ fn untrusted_peer_gets_forwarded_headers_overwritten() {
         seen.headers
     );
 }
+
+fn catch_all(upstream: &Upstream) -> String {
+    format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: {}\n    routes:\n      - paths: [\"/\"]\n",
+        upstream.url()
+    )
+}
+
+#[test]
+fn absolute_form_target_routes_on_its_authority() {
+    let beta = Upstream::start(|req| ok(&format!("beta {}", req.target)));
+    let other = named("other");
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+  - name: beta
+    url: {beta}
+    routes:
+      - hosts: ["beta.example"]
+  - name: other
+    url: {other}
+    routes:
+      - hosts: ["other.example"]
+"#,
+        beta = beta.url(),
+        other = other.url()
+    );
+    let gw = Gateway::start(&yaml, &[]);
+    let r = gw
+        .client()
+        .request(b"GET http://beta.example/x?y=1 HTTP/1.1\r\nHost: other.example\r\n\r\n");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "beta /x?y=1"),
+        "{}",
+        r.head
+    );
+    assert_eq!(other.request_count(), 0);
+}
+
+#[test]
+fn request_path_is_normalised_before_routing_and_forwarding() {
+    let upstream = Upstream::start(|req| ok(&req.target.clone()));
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: {}/base\n    routes:\n      - paths: [\"/api\"]\n",
+        upstream.url()
+    );
+    let gw = Gateway::start(&yaml, &[]);
+    let cases = [
+        ("/api/%7Euser/./a/../b//c%2fd", "/base/~user/b/c%2Fd"),
+        ("/api/x%20y", "/base/x%20y"),
+        ("/%61pi/decoded-prefix", "/base/decoded-prefix"),
+    ];
+    for (path, expected) in cases {
+        let r = gw.get(path, "x");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, expected),
+            "{path}: {}",
+            r.head
+        );
+    }
+    // Dot-segments cannot be used to step outside a route's prefix.
+    for path in ["/api/../secret", "/api/%2e%2e/secret"] {
+        let r = gw.get(path, "x");
+        assert_eq!(
+            r.status, 404,
+            "{path} must be normalised to /secret: {}",
+            r.head
+        );
+    }
+    for path in ["/api/bad%zz", "/api/bad%"] {
+        let r = gw.get(path, "x");
+        assert_eq!(r.status, 400, "{path}: {}", r.head);
+    }
+    assert_eq!(upstream.request_count(), cases.len());
+}
+
+#[test]
+fn end_to_end_headers_are_forwarded_verbatim_and_in_order() {
+    let upstream = Upstream::fixed("ok");
+    let gw = Gateway::start(&catch_all(&upstream), &[]);
+    let cookie = "c".repeat(20_000);
+    let raw = format!(
+        "GET /h HTTP/1.1\r\nHost: x\r\nX-Dup: first\r\nx-mixed-CASE: Value With  Spaces\r\nX-Dup: second\r\nCookie: big={cookie}\r\nX-Empty:\r\n\r\n"
+    );
+    let r = gw.client().request(raw.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.head);
+    let seen = &upstream.requests()[0];
+    assert_eq!(
+        seen.header_all("x-dup"),
+        vec!["first", "second"],
+        "{:?}",
+        seen.headers
+    );
+    assert!(
+        seen.headers
+            .iter()
+            .any(|(n, v)| n == "x-mixed-CASE" && v == "Value With  Spaces"),
+        "{:?}",
+        seen.headers
+    );
+    assert_eq!(seen.header("cookie").map(str::len), Some(cookie.len() + 4));
+    assert_eq!(seen.header("x-empty"), Some(""));
+}
+
+#[test]
+fn zero_content_length_is_forwarded() {
+    let upstream = Upstream::fixed("ok");
+    let gw = Gateway::start(&catch_all(&upstream), &[]);
+    let mut client = gw.client();
+    for method in ["POST", "PUT", "PATCH"] {
+        let r = client.request(
+            format!("{method} /empty HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{method}: {}", r.head);
+    }
+    // RFC 9110 section 8.6: a POST normally carries Content-Length even when it is 0, and
+    // servers may answer 411 Length Required without it. Kong (nginx) forwards the 0.
+    let lengths: Vec<(String, Option<String>)> = upstream
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.header("content-length").map(str::to_owned),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, Option<String>)> = ["POST", "PUT", "PATCH"]
+        .iter()
+        .map(|m| ((*m).to_owned(), Some("0".to_owned())))
+        .collect();
+    assert_eq!(
+        lengths, expected,
+        "Content-Length: 0 must reach the upstream"
+    );
+}
+
+#[test]
+fn proxy_protocol_v1_sets_the_client_address() {
+    let upstream = Upstream::fixed("ok");
+    let gw = Gateway::start(&catch_all(&upstream), &["--proxy-protocol"]);
+    let mut client = gw.client();
+    let r = client.request(
+        b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 8443\r\nGET /pp HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.head);
+    let seen = &upstream.requests()[0];
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("203.0.113.7"),
+        "{:?}",
+        seen.headers
+    );
+    assert_eq!(
+        seen.header("x-real-ip"),
+        Some("203.0.113.7"),
+        "{:?}",
+        seen.headers
+    );
+    assert_eq!(
+        seen.header("x-forwarded-port"),
+        Some("8443"),
+        "{:?}",
+        seen.headers
+    );
+    // Without the PROXY header the connection is refused.
+    let mut client = gw.client();
+    client.send(b"GET /pp HTTP/1.1\r\nHost: x\r\n\r\n");
+    match client.try_read_response(false) {
+        Ok(None) => {}
+        Ok(Some(r)) => assert!(r.status >= 400, "served without a PROXY header: {}", r.head),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    assert_eq!(upstream.request_count(), 1);
+}
+
+#[test]
+fn ipv6_host_header_gives_bracketed_forwarded_host() {
+    let upstream = Upstream::fixed("ok");
+    let gw = Gateway::start(&catch_all(&upstream), &[]);
+    let r = gw.get("/v6", "[::1]:8080");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(
+        upstream.requests()[0].header("x-forwarded-host"),
+        Some("[::1]")
+    );
+}
+
+#[test]
+fn absolute_form_target_with_empty_path_means_root() {
+    let upstream = Upstream::start(|req| ok(&req.target.clone()));
+    let gw = Gateway::start(&catch_all(&upstream), &[]);
+    // RFC 9110 section 4.2.3: an empty path in an http URI is equivalent to "/".
+    let r = gw
+        .client()
+        .request(b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "/"), "{}", r.head);
+    let r = gw
+        .client()
+        .request(b"GET http://example.com?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "/?q=1"), "{}", r.head);
+}
+
+#[test]
+fn header_and_regex_routes_and_host_port_path_services() {
+    let v1 = named("v1");
+    let v2 = Upstream::start(|req| ok(&format!("v2 {}", req.target)));
+    let regex = named("regex");
+    let top = named("top");
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+  - name: v1
+    url: {v1}
+    routes:
+      - name: default
+        paths: ["/svc"]
+  - name: v2
+    protocol: http
+    host: 127.0.0.1
+    port: {v2_port}
+    path: /v2base
+    routes:
+      - name: by-header
+        paths: ["/svc"]
+        headers:
+          x-version: ["2", "two"]
+  - name: regex
+    url: {regex}
+    routes:
+      - name: numbered
+        paths: ["~/users/\\d+$"]
+  - name: top
+    url: {top}
+routes:
+  - name: top-level
+    service: top
+    paths: ["/top"]
+"#,
+        v1 = v1.url(),
+        v2_port = v2.port(),
+        regex = regex.url(),
+        top = top.url()
+    );
+    let gw = Gateway::start(&yaml, &[]);
+    let mut client = gw.client();
+    let r = client.request(b"GET /svc/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "v1"), "{}", r.head);
+    let r = client.request(b"GET /svc/a HTTP/1.1\r\nHost: x\r\nX-Version: two\r\n\r\n");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "v2 /v2base/a"),
+        "{}",
+        r.head
+    );
+    let r = client.request(b"GET /svc/a HTTP/1.1\r\nHost: x\r\nX-Version: 3\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "v1"), "{}", r.head);
+    let r = client.request(b"GET /users/42 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "regex"), "{}", r.head);
+    let r = client.request(b"GET /users/42/more HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 404, "the regex is anchored: {}", r.head);
+    let r = client.request(b"GET /top/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "top"), "{}", r.head);
+    assert_eq!(
+        v2.requests()[0].header("host"),
+        Some(format!("127.0.0.1:{}", v2.port()).as_str())
+    );
+}
+
+#[test]
+fn trusted_peer_with_several_forwarded_for_lines_keeps_them_all() {
+    let upstream = Upstream::fixed("ok");
+    let gw = Gateway::start(&catch_all(&upstream), &["--trusted-ips", "127.0.0.1"]);
+    let r = gw
+        .client()
+        .request(b"GET /t HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\n\r\n");
+    assert_eq!(r.status, 200, "{}", r.head);
+    let seen = &upstream.requests()[0];
+    // Several header lines are one comma-separated list (RFC 9110 section 5.3).
+    assert_eq!(
+        seen.header_all("x-forwarded-for"),
+        vec!["10.0.0.1, 10.0.0.2, 127.0.0.1"],
+        "part of the forwarding chain was lost: {:?}",
+        seen.headers
+    );
+}

@@ -122,9 +122,21 @@ pub struct RequestHead {
     pub upgrade: bool,
     /// A Connection header names other headers, which must then not be forwarded.
     pub connection_names_headers: bool,
+    /// `Content-Length: 0` was sent: no body, but the length is forwarded as given.
+    pub explicit_zero_length: bool,
 }
 
 impl RequestHead {
+    /// The request path as received; `/` for an absolute-form target without a path
+    /// (RFC 9110 section 4.2.3).
+    pub fn raw_path<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        if self.path.is_empty() {
+            b"/"
+        } else {
+            &buf[self.path.clone()]
+        }
+    }
+
     pub fn method_kind(&self) -> Method {
         self.method_kind.unwrap_or(Method::Other)
     }
@@ -282,6 +294,7 @@ pub fn parse_request(
         return Err(RequestError::MultipleHost);
     }
 
+    head.explicit_zero_length = content_length == Some(0);
     head.framing = match (content_length, transfer_encoding) {
         (Some(_), Some(_)) => return Err(RequestError::LengthAndChunked),
         (_, Some(TransferCoding::Chunked)) if head.http10 => {

@@ -176,7 +176,7 @@ pub fn sluice_check(yaml: &str) -> Output {
     output
 }
 
-fn wait_output(mut child: Child, timeout: Duration) -> Output {
+pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
     let mut stdout = child.stdout.take().expect("stdout piped");
     let mut stderr = child.stderr.take().expect("stderr piped");
     let out_reader = thread::spawn(move || {
@@ -243,7 +243,10 @@ impl Gateway {
             cmd.args(["--workers", "1"]);
         }
         cmd.args(args);
-        cmd.env("SLUICE_LOG", "info");
+        cmd.env(
+            "SLUICE_LOG",
+            std::env::var("TEST_SLUICE_LOG").unwrap_or_else(|_| "info".to_owned()),
+        );
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -928,6 +931,8 @@ pub enum Action {
     Garbage,
     /// Writes these bytes (e.g. a 101 head), then echoes every byte received until EOF.
     RespondThenEcho(Vec<u8>),
+    /// Writes the first bytes, waits, writes the second (unsolicited) bytes, then closes.
+    RespondThenLater(Vec<u8>, Duration, Vec<u8>),
 }
 
 /// A complete HTTP/1.1 response with `Content-Length` and the given extra headers.
@@ -1191,6 +1196,12 @@ fn perform(stream: &mut TcpStream, action: Action) -> bool {
         }
         Action::Garbage => {
             let _ = stream.write_all(b"this is not HTTP at all\r\n\r\n");
+            false
+        }
+        Action::RespondThenLater(first, wait, later) => {
+            let _ = stream.write_all(&first);
+            thread::sleep(wait);
+            let _ = stream.write_all(&later);
             false
         }
         Action::RespondThenEcho(bytes) => {
