@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod forward;
+pub mod health_probe;
 pub mod http;
 pub mod pool;
 pub mod proxy;

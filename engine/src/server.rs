@@ -139,6 +139,8 @@ pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), Start
             .map_err(StartError::Worker)?;
         handles.push(handle);
     }
+    let probe_handle =
+        crate::health_probe::start(Arc::clone(&shared)).map_err(StartError::Worker)?;
     let (admin_addr, admin_handle) = crate::admin::start(admin_listen, Arc::clone(&shared))
         .map_err(|source| StartError::Bind {
             addr: admin_listen,
@@ -163,6 +165,7 @@ pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), Start
         let _ = handle.join();
     }
     let _ = admin_handle.join();
+    let _ = probe_handle.join();
     tracing::info!("sluice stopped");
     Ok(())
 }

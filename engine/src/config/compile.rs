@@ -265,12 +265,12 @@ fn compile_upstream(
             },
         },
     };
-    if spec.active.enabled() {
-        // Probes need the engine's probe runner, which is not built yet; accepting the
-        // setting would promise failover that never happens.
+    if spec.active.enabled() && !matches!(spec.active.kind, ProbeKind::Http | ProbeKind::Tcp) {
+        // Sluice has no TLS client yet: accepting an https probe would report every target as
+        // failing (or, worse, as passing) for reasons unrelated to its health.
         problems.push(ConfigProblem::new(
-            format!("{}.healthchecks.active", upstream.source_path),
-            "active health checks are not supported yet; use passive health checks",
+            format!("{}.healthchecks.active.type", upstream.source_path),
+            "only 'http' and 'tcp' active health checks are supported",
         ));
     }
     match BalancedUpstream::build(&spec, health) {
@@ -349,6 +349,7 @@ upstreams:
   - name: u
     healthchecks:
       active:
+        type: https
         healthy:
           interval: 5
 "#,
