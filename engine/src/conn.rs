@@ -8,7 +8,7 @@
 use std::io;
 use std::time::Duration;
 
-use monoio::buf::{IoBuf, IoBufMut, SliceMut};
+use monoio::buf::{IoBuf, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
@@ -127,31 +127,25 @@ impl BufferedStream {
         }
     }
 
-    /// Writes `buf[range]` of the pending bytes to `dst` and consumes them.
+    /// Writes the first `len` pending bytes to `dst` (zero-copy) and consumes them.
     pub async fn forward_pending(
         &mut self,
         len: usize,
         dst: &mut TcpStream,
         timeout: Duration,
-    ) -> Result<(), ForwardFailure> {
+    ) -> Result<(), IoFailure> {
         let begin = self.start;
         let buf = std::mem::take(&mut self.buf);
         let slice = buf.slice(begin..begin + len);
         let (result, slice) = match monoio::time::timeout(timeout, dst.write_all(slice)).await {
             Ok(done) => done,
-            Err(_) => return Err(ForwardFailure::Write(IoFailure::Timeout)),
+            Err(_) => return Err(IoFailure::Timeout),
         };
         self.buf = slice.into_inner();
-        result.map_err(|e| ForwardFailure::Write(IoFailure::Io(e)))?;
+        result?;
         self.consume(len);
         Ok(())
     }
-}
-
-#[derive(Debug)]
-pub enum ForwardFailure {
-    Read(IoFailure),
-    Write(IoFailure),
 }
 
 /// Writes a whole owned buffer and returns it for reuse.
@@ -165,9 +159,4 @@ pub async fn write_owned<W: AsyncWriteRentExt, B: IoBuf + 'static>(
         Ok((Err(e), buf)) => (Err(IoFailure::Io(e)), Some(buf)),
         Err(_) => (Err(IoFailure::Timeout), None),
     }
-}
-
-/// Reads into a fresh tail of `buf`; shared by callers that keep their own `Vec`.
-pub async fn read_into<B: IoBufMut>(stream: &mut TcpStream, buf: B) -> (io::Result<usize>, B) {
-    stream.read(buf).await
 }

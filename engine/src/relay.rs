@@ -139,12 +139,7 @@ async fn forward(
     if len == 0 {
         return Ok(());
     }
-    src.forward_pending(len, dst, timeout)
-        .await
-        .map_err(|e| match e {
-            crate::conn::ForwardFailure::Read(e) => RelayError::Source(SourceError::Io(e)),
-            crate::conn::ForwardFailure::Write(e) => RelayError::Destination(e),
-        })
+    src.forward_pending(len, dst, timeout).await.map_err(RelayError::Destination)
 }
 
 /// After a 101 response: bytes flow both ways until either side closes. Buffered bytes of

@@ -158,15 +158,15 @@ pub fn connection_names_headers(value: &[u8]) -> bool {
 }
 
 /// Headers that describe one connection, never forwarded as they are (RFC 9110 section 7.6.1,
-/// plus the non-standard Proxy-Connection Kong also drops).
+/// plus the non-standard Proxy-Connection Kong also drops). Transfer-Encoding is rewritten
+/// from the framing decision; `Trailer` stays, since trailers are forwarded.
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
     match name.len() {
         2 => header_eq(name, "te"),
-        7 => header_eq(name, "trailer") || header_eq(name, "upgrade"),
+        7 => header_eq(name, "upgrade"),
         10 => header_eq(name, "connection") || header_eq(name, "keep-alive"),
         16 => header_eq(name, "proxy-connection"),
         17 => header_eq(name, "transfer-encoding"),
-        19 => header_eq(name, "proxy-authenticate"),
         _ => false,
     }
 }
@@ -251,7 +251,7 @@ mod tests {
         ] {
             assert!(is_hop_by_hop(name.as_bytes()), "{name}");
         }
-        for name in ["Host", "Content-Length", "X-Forwarded-For", "Tee"] {
+        for name in ["Host", "Content-Length", "X-Forwarded-For", "Tee", "Trailer"] {
             assert!(!is_hop_by_hop(name.as_bytes()), "{name}");
         }
         let connection: [&[u8]; 1] = [b"close, X-Secret"];
