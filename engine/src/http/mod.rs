@@ -244,7 +244,6 @@ mod tests {
             "Connection",
             "keep-alive",
             "TE",
-            "Trailer",
             "Transfer-Encoding",
             "Upgrade",
             "Proxy-Connection",
