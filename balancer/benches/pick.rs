@@ -87,6 +87,9 @@ fn bench_build(c: &mut Criterion) {
     g.bench_function("consistent_hashing/100", |b| {
         b.iter(|| upstream(Algorithm::ConsistentHashing, black_box(100)))
     });
+    g.bench_function("round_robin/1000", |b| {
+        b.iter(|| upstream(Algorithm::RoundRobin, black_box(1000)))
+    });
     g.finish();
 }
 

@@ -25,10 +25,13 @@ pub(crate) struct LeastConn {
 }
 
 /// True when `a` (connections, weight) is strictly less loaded than `b`:
-/// `(a.0 + 1) / a.1 < (b.0 + 1) / b.1`, cross-multiplied (no floats, no overflow).
+/// `(a.0 + 1) / a.1 < (b.0 + 1) / b.1`, cross-multiplied (no floats). Saturating u64: exact
+/// below 2^48 connections per target.
 #[inline]
 pub(crate) fn less_loaded(a: (usize, u32), b: (usize, u32)) -> bool {
-    (a.0 as u128 + 1) * u128::from(b.1) < (b.0 as u128 + 1) * u128::from(a.1)
+    let lhs = (a.0 as u64).saturating_add(1).saturating_mul(u64::from(b.1));
+    let rhs = (b.0 as u64).saturating_add(1).saturating_mul(u64::from(a.1));
+    lhs < rhs
 }
 
 /// What the scan reads per target, stored densely in the upstream: one pointer chase per
@@ -90,7 +93,7 @@ impl LeastConn {
     fn scan(&self, targets: &[Slot]) -> Option<usize> {
         let n = targets.len();
         let mut best: Option<(usize, (usize, u32))> = None;
-        let mut i = self.rot % n;
+        let mut i = self.rot % n.max(1);
         for _ in 0..n {
             if let Some(t) = targets.get(i) {
                 if eligible(t) && !self.is_tried(i) {
@@ -132,5 +135,6 @@ mod tests {
         // 3 conns at weight 300 (4/300) beat 1 conn at weight 100 (2/100).
         assert!(less_loaded((3, 300), (1, 100)));
         assert!(!less_loaded((usize::MAX, 1), (usize::MAX, 1)));
+        assert!(less_loaded((1 << 40, 65_535), (1 << 40, 1)));
     }
 }

@@ -7,7 +7,8 @@
 //! `a a b a c a a`, not `a a a a a b c`). We compute one period at build time, so a pick is an
 //! index into a slice: no locks, no allocation, O(1). The period is capped at `slots` (Kong's
 //! "maximum number of slots" for round-robin); beyond that, weights are scaled down
-//! proportionally (every enabled target keeps at least one entry).
+//! proportionally (every enabled target keeps at least one entry). Very large upstreams
+//! (period × targets > 4M) get an earliest-deadline-first wheel instead, to bound build time.
 //!
 //! Walking a sequence from any start yields each target at most once without a visited set:
 //! every entry stores the circular distance back to the previous entry of the same target, so
@@ -110,6 +111,9 @@ pub(crate) fn wheel(weighted: &[(u32, u32)], cap: usize) -> Vec<u32> {
         reduce(&mut w);
     }
     let total: u64 = w.iter().sum();
+    if total.saturating_mul(w.len() as u64) > NGINX_WORK_LIMIT {
+        return edf(weighted, &w, total);
+    }
     let mut current = vec![0i64; w.len()];
     let mut seq = Vec::with_capacity(total as usize);
     for _ in 0..total {
@@ -130,6 +134,51 @@ pub(crate) fn wheel(weighted: &[(u32, u32)], cap: usize) -> Vec<u32> {
         if let Some(&(t, _)) = weighted.get(best) {
             seq.push(t);
         }
+    }
+    seq
+}
+
+/// nginx's loop costs `period × targets`; above this (e.g. 10000 slots × 400 targets) the
+/// wheel is built by [`edf`] instead, so a reload never spends more than a few ms per upstream.
+const NGINX_WORK_LIMIT: u64 = 4_000_000;
+
+/// Earliest-deadline-first (stride scheduling): the next entry is the target whose next
+/// "virtual finish time" `(picks + 1) / weight` is smallest, ties to the lowest index. Same
+/// period and per-target counts as nginx, comparably even interleaving (not the identical
+/// sequence), in `O(period × log targets)`.
+fn edf(weighted: &[(u32, u32)], w: &[u64], total: u64) -> Vec<u32> {
+    use std::cmp::{Ordering, Reverse};
+    use std::collections::BinaryHeap;
+
+    #[derive(PartialEq, Eq)]
+    struct Next {
+        picks: u64,
+        weight: u64,
+        i: usize,
+    }
+    impl Ord for Next {
+        fn cmp(&self, o: &Self) -> Ordering {
+            // (picks + 1) / weight, cross-multiplied; u128 so it cannot overflow.
+            let a = u128::from(self.picks + 1) * u128::from(o.weight);
+            let b = u128::from(o.picks + 1) * u128::from(self.weight);
+            a.cmp(&b).then(self.i.cmp(&o.i))
+        }
+    }
+    impl PartialOrd for Next {
+        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+
+    let mut heap: BinaryHeap<Reverse<Next>> =
+        w.iter().enumerate().map(|(i, &weight)| Reverse(Next { picks: 0, weight, i })).collect();
+    let mut seq = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let Some(mut top) = heap.peek_mut() else { break };
+        if let Some(&(t, _)) = weighted.get(top.0.i) {
+            seq.push(t);
+        }
+        top.0.picks += 1;
     }
     seq
 }
@@ -168,6 +217,24 @@ mod tests {
         let a = seq.iter().filter(|&&t| t == 0).count() as f64;
         let b = seq.iter().filter(|&&t| t == 1).count() as f64;
         assert!((a / b - 65_535.0 / 30_000.0).abs() < 0.1, "{a} {b}");
+    }
+
+    #[test]
+    fn large_upstreams_use_edf_with_exact_counts() {
+        let weighted: Vec<(u32, u32)> = (0..1000).map(|i| (i, 1 + i % 7)).collect();
+        let seq = wheel(&weighted, 65_536);
+        assert_eq!(seq.len(), weighted.iter().map(|&(_, w)| w as usize).sum::<usize>());
+        let mut counts = vec![0u32; 1000];
+        for &t in &seq {
+            counts[t as usize] += 1;
+        }
+        assert!(weighted.iter().all(|&(i, w)| counts[i as usize] == w));
+        // Evenly spread: a weight-7 target appears in every seventh of the wheel.
+        let pos: Vec<usize> = seq.iter().enumerate().filter(|(_, &t)| t == 6).map(|(j, _)| j).collect();
+        let period = seq.len() / 7;
+        for (k, p) in pos.iter().enumerate() {
+            assert!(p / period <= k + 1 && k <= p / period + 1, "{pos:?}");
+        }
     }
 
     #[test]

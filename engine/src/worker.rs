@@ -71,6 +71,9 @@ impl Shared {
         snapshot.generation = generation;
         self.config.store(Arc::new(snapshot));
         self.generation.store(generation, Ordering::Release);
+        // Health of targets that left the config is forgotten once no snapshot uses them
+        // (entries still held by a worker's old snapshot go at a later reload).
+        self.health.gc();
         generation
     }
 }
