@@ -83,6 +83,16 @@ struct StartArgs {
     /// Seconds allowed for in-flight requests to finish after SIGTERM.
     #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", default_value_t = 10.0)]
     drain_timeout: f64,
+    /// Client connections per worker; beyond it new connections get 503 and are closed.
+    #[arg(
+        long,
+        env = "SLUICE_MAX_CONNECTIONS_PER_WORKER",
+        default_value_t = 16_384
+    )]
+    max_connections_per_worker: usize,
+    /// Largest request body in bytes (413 beyond); 0 means unlimited (Kong's default).
+    #[arg(long, env = "SLUICE_MAX_BODY_SIZE", default_value_t = 0)]
+    max_body_size: u64,
     /// Idle upstream connections kept per target per worker.
     #[arg(
         long,
@@ -124,6 +134,8 @@ impl StartArgs {
         settings.client_body_timeout = seconds(self.client_body_timeout, "client-body-timeout")?;
         settings.keepalive_timeout = seconds(self.keepalive_timeout, "keepalive-timeout")?;
         settings.drain_timeout = seconds(self.drain_timeout, "drain-timeout")?;
+        settings.max_connections_per_worker = self.max_connections_per_worker.max(1);
+        settings.max_body_size = (self.max_body_size > 0).then_some(self.max_body_size);
         settings.trusted_ips = self.trusted_ips;
         settings.proxy_protocol = self.proxy_protocol;
         settings.pool.max_idle_per_target = self.upstream_keepalive_pool_size;

@@ -23,7 +23,7 @@ use crate::http::request::{parse_request, Method, ParseStatus, RequestHead};
 use crate::http::response::{parse_response, ResponseHead, ResponseStatus};
 use crate::http::BodyFraming;
 use crate::pool::UpstreamConn;
-use crate::relay::{relay_body, tunnel, RelayError};
+use crate::relay::{relay_body, tunnel, RelayError, SourceError};
 use crate::respond::{write_json_response, Failure};
 use crate::snapshot::{Backend, ServiceEntry, Snapshot};
 use crate::worker::WorkerCtx;
@@ -209,6 +209,13 @@ impl HeaderSource for HeadHeaders<'_> {
 async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut Scratch) -> After {
     let snapshot = ctx.snapshot();
     let head_only = scratch.head.method_kind() == Method::Head;
+    if let (BodyFraming::Length(n), Some(limit)) =
+        (scratch.head.framing, ctx.shared.settings.max_body_size)
+    {
+        if n > limit {
+            return reply_failure(ctx, client, scratch, Failure::BodyTooLarge, head_only).await;
+        }
+    }
     let routed = route(&snapshot, client, scratch);
     let (service_index, preserve_host, strip_len) = match routed {
         Ok(found) => found,
@@ -562,10 +569,18 @@ async fn try_target(
                 settings.client_body_timeout,
                 service.write_timeout,
                 settings.limits.max_head,
+                settings.max_body_size,
             )
             .await;
             match relayed {
                 Ok(()) => {}
+                Err(RelayError::Source(SourceError::TooLarge)) => {
+                    // The upstream got a partial request; that connection is dropped here.
+                    let failure = Failure::BodyTooLarge;
+                    return Err(AttemptError::Done(
+                        reply_failure(ctx, client, scratch, failure, false).await,
+                    ));
+                }
                 Err(RelayError::Source(_)) => return Err(AttemptError::Done(After::Close)),
                 Err(RelayError::Destination(e)) => {
                     let failure = report_connect_failure(target, &e);
@@ -709,6 +724,7 @@ async fn relay_response(
                 read_timeout,
                 settings.client_send_timeout,
                 settings.limits.max_head,
+                None,
             )
             .await
         }

@@ -22,11 +22,14 @@ pub enum SourceError {
     Io(IoFailure),
     /// The peer closed before the body was complete.
     Truncated,
+    /// A chunked body grew past the configured limit.
+    TooLarge,
     Framing(ChunkError),
 }
 
 /// Copies one body of `framing` from `src` (its buffered bytes first) to `dst`, leaving any
-/// bytes after the body (a pipelined request) in `src`'s buffer.
+/// bytes after the body (a pipelined request) in `src`'s buffer. `max_chunked` bounds a
+/// chunked body's size on the wire (a Content-Length is checked before relaying).
 pub async fn relay_body(
     src: &mut BufferedStream,
     dst: &mut TcpStream,
@@ -34,6 +37,7 @@ pub async fn relay_body(
     read_timeout: Duration,
     write_timeout: Duration,
     max_trailer: usize,
+    max_chunked: Option<u64>,
 ) -> Result<(), RelayError> {
     match framing {
         BodyFraming::None => Ok(()),
@@ -51,6 +55,7 @@ pub async fn relay_body(
         }
         BodyFraming::Chunked => {
             let mut scanner = ChunkedScanner::new(max_trailer);
+            let mut total: u64 = 0;
             loop {
                 if src.pending_len() == 0 {
                     read_some(src, read_timeout).await?;
@@ -58,6 +63,10 @@ pub async fn relay_body(
                 let take = scanner
                     .scan(src.pending())
                     .map_err(|e| RelayError::Source(SourceError::Framing(e)))?;
+                total += take as u64;
+                if max_chunked.is_some_and(|limit| total > limit) {
+                    return Err(RelayError::Source(SourceError::TooLarge));
+                }
                 forward(src, take, dst, write_timeout).await?;
                 if scanner.is_done() {
                     return Ok(());
@@ -139,7 +148,9 @@ async fn forward(
     if len == 0 {
         return Ok(());
     }
-    src.forward_pending(len, dst, timeout).await.map_err(RelayError::Destination)
+    src.forward_pending(len, dst, timeout)
+        .await
+        .map_err(RelayError::Destination)
 }
 
 /// After a 101 response: bytes flow both ways until either side closes. Buffered bytes of

@@ -23,6 +23,8 @@ pub enum Failure {
     Unavailable,
     NameResolution,
     GatewayTimeout,
+    /// The request body is larger than `--max-body-size`.
+    BodyTooLarge,
 }
 
 impl Failure {
@@ -51,6 +53,7 @@ impl Failure {
             Failure::Unavailable => (503, "failure to get a peer from the ring-balancer"),
             Failure::NameResolution => (503, "name resolution failed"),
             Failure::GatewayTimeout => (504, "The upstream server is timing out"),
+            Failure::BodyTooLarge => (413, "Request size limit exceeded"),
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct ProxySettings {
     pub keepalive_timeout: Duration,
     /// Bound on finishing in-flight requests after SIGTERM.
     pub drain_timeout: Duration,
+    /// Client connections one worker serves at once; more are answered 503 and closed.
+    pub max_connections_per_worker: usize,
+    /// Largest request body accepted (413 beyond); `None` is unlimited, Kong's default.
+    pub max_body_size: Option<u64>,
     pub trusted_ips: Vec<Cidr>,
     pub proxy_protocol: bool,
     pub pool: PoolSettings,
@@ -95,6 +99,8 @@ impl Default for ProxySettings {
             client_send_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(10),
+            max_connections_per_worker: 16_384,
+            max_body_size: None,
             trusted_ips: Vec::new(),
             proxy_protocol: false,
             pool: PoolSettings::default(),

@@ -228,6 +228,10 @@ pub async fn run_worker(ctx: Rc<WorkerCtx>, listener: monoio::net::TcpListener) 
         };
         match accepted {
             Ok((stream, peer)) => {
+                if ctx.active_connections.get() >= ctx.shared.settings.max_connections_per_worker {
+                    monoio::spawn(refuse(stream));
+                    continue;
+                }
                 let ctx = Rc::clone(&ctx);
                 let local = local.or_else(|| stream.local_addr().ok());
                 monoio::spawn(serve(ctx, stream, peer, local));
@@ -269,6 +273,13 @@ async fn serve(
     ctx.stats()
         .connections_active
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Over the connection limit: say so (rather than leaving the client to time out) and close.
+async fn refuse(mut stream: monoio::net::TcpStream) {
+    let mut out = Vec::with_capacity(256);
+    crate::respond::write_json_response(&mut out, 503, "too many connections", true, false);
+    let _ = crate::conn::write_owned(&mut stream, out, Duration::from_secs(1)).await;
 }
 
 async fn watch_shutdown(ctx: Rc<WorkerCtx>) {
