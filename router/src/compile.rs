@@ -8,7 +8,7 @@
 
 use crate::host::{parse_route_host, HostIndex, HostKind, HostPattern};
 use crate::path::{anchored_regex, parse_template, regex_literal_prefix, Template};
-use crate::trie::{PrefixTrie, PrefixTrieBuilder, TemplateTrie, TemplateTrieBuilder};
+use crate::trie::{EntryRef, PrefixTrie, PrefixTrieBuilder, TemplateTrie, TemplateTrieBuilder};
 use crate::RouteSpec;
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -439,6 +439,18 @@ impl Router {
                     }
                 }
             }
+            let mut flags = 0;
+            if matches!(entry.path, EntryPath::Regex(_)) {
+                flags |= EntryRef::REGEX;
+            }
+            if entry.has_headers {
+                flags |= EntryRef::HEADERS;
+            }
+            let eref = EntryRef {
+                id: eid,
+                methods: entry.methods,
+                flags,
+            };
             for b in targets {
                 let bucket = &mut buckets[b as usize];
                 bucket.min = bucket.min.min(eid);
@@ -446,8 +458,8 @@ impl Router {
                     (EntryPath::Template(t), _) => bucket
                         .templates
                         .get_or_insert_with(TemplateTrieBuilder::default)
-                        .insert(&templates[*t as usize].segs, eid),
-                    (_, Some(lit)) => bucket.prefix.insert(lit.as_bytes(), eid),
+                        .insert(&templates[*t as usize].segs, eref),
+                    (_, Some(lit)) => bucket.prefix.insert(lit.as_bytes(), eref),
                     (_, None) => {}
                 }
             }

@@ -385,3 +385,91 @@ impl HostIndex {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_request_host_table() {
+        let cases: &[(&str, &str, Option<u16>)] = &[
+            ("example.com", "example.com", None),
+            ("example.com:8080", "example.com", Some(8080)),
+            ("example.com:0080", "example.com", Some(80)),
+            ("example.com:", "example.com:", None),
+            ("example.com:65536", "example.com:65536", None),
+            ("example.com:123456", "example.com:123456", None),
+            ("example.com:x1", "example.com:x1", None),
+            ("[::1]", "[::1]", None),
+            ("[::1]:443", "[::1]", Some(443)),
+            ("[::1]:", "[::1]:", None),
+            ("[::1", "[::1", None),
+            ("a:b:80", "a:b", Some(80)),
+            ("", "", None),
+        ];
+        for (h, name, port) in cases {
+            let (n, p) = split_request_host(h.as_bytes());
+            assert_eq!((n, p), (name.as_bytes(), *port), "{h}");
+        }
+    }
+
+    #[test]
+    fn parse_route_host_table() {
+        let ok: &[(&str, HostKind, &str, Option<u16>)] = &[
+            ("Example.COM", HostKind::Exact, "example.com", None),
+            (
+                "example.com:8080",
+                HostKind::Exact,
+                "example.com",
+                Some(8080),
+            ),
+            ("*.example.com", HostKind::Suffix, ".example.com", None),
+            (
+                "*.Example.com:81",
+                HostKind::Suffix,
+                ".example.com",
+                Some(81),
+            ),
+            ("example.*", HostKind::Prefix, "example.", None),
+            ("example.*:9", HostKind::Prefix, "example.", Some(9)),
+            ("[::1]", HostKind::Exact, "[::1]", None),
+            (
+                "[::FFFF:1.2.3.4]:80",
+                HostKind::Exact,
+                "[::ffff:1.2.3.4]",
+                Some(80),
+            ),
+            ("1.2.3.4", HostKind::Exact, "1.2.3.4", None),
+        ];
+        for (raw, kind, key, port) in ok {
+            let p = parse_route_host(raw).unwrap();
+            assert_eq!((p.kind, &*p.key, p.port), (*kind, *key, *port), "{raw}");
+        }
+        for bad in [
+            "", "*", "*.", ".*", "a.*.b", "*a.com", "a*.com", "*.*", "a..b", "[::1", "[]", "a:",
+            "a:b",
+        ] {
+            assert!(parse_route_host(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn ci_map_grows_and_ignores_case() {
+        let mut m: CiMap<usize> = CiMap::new(false);
+        for i in 0..1000 {
+            *m.get_or_insert_with(format!("Host{i}.Example").as_bytes(), || i) += 0;
+        }
+        for i in 0..1000 {
+            let key = format!("hOST{i}.example");
+            assert_eq!(
+                m.get_hashed(fwd_hash(key.as_bytes()), key.as_bytes()),
+                Some(&i)
+            );
+        }
+        assert_eq!(
+            m.get_hashed(fwd_hash(b"host1000.example"), b"host1000.example"),
+            None
+        );
+    }
+}

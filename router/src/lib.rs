@@ -34,12 +34,17 @@
 //! * **methods**: a set of uppercase methods, compared byte for byte; empty = any.
 //! * **headers**: name -> values; values of one header are ORed, headers are ANDed. Plain values
 //!   compare ASCII case-insensitively with any value of the request header; `~*regex` values are
-//!   unanchored, case-insensitive regexes. Names are case-insensitive, `_` is treated as `-`
-//!   (Kong), and `Host` is forbidden (it belongs in `hosts`).
+//!   unanchored, case-insensitive regexes (Kong lowercases both the value and the pattern, which
+//!   turns `\S` into `\s`; we use the regex engine's case-insensitive mode instead). Names are
+//!   case-insensitive, `_` is treated as `-` (Kong), and `Host` is forbidden (it belongs in
+//!   `hosts`).
 //! * **paths**: `/prefix` is a raw string prefix (`/foo` matches `/foobar`); `~regex` is a regex
-//!   anchored at the start only; a path containing `{` is a template (our extension, a subset of
-//!   matchit's syntax): `/users/{id}` and `/static/{*rest}`, where a parameter fills a whole
-//!   segment and a catch-all is the last segment. Templates match the whole path.
+//!   anchored at the start only, compiled as `^(?:regex)` (Kong prepends a bare `^`, which
+//!   leaves later alternatives of `a|b` unanchored; we anchor them all), with named groups
+//!   exposed as captures; a path containing `{` or `}` is a template (our extension, a subset
+//!   of matchit's syntax): `/users/{id}` and `/static/{*rest}`, where a parameter fills a whole
+//!   segment and a catch-all is the last segment; `{{`/`}}` are literal braces. Templates match
+//!   the whole path, and overlapping templates are all considered (priority decides).
 //!
 //! A method or header mismatch on an otherwise matching route means that route does not match
 //! (the engine answers 404, as Kong does).
@@ -54,6 +59,23 @@
 //! 5. `regex_priority` (higher first; only for regex and template paths);
 //! 6. longest prefix first (for templates: most static bytes first; regexes count 0);
 //! 7. `created_order` (lower first), then `id`, then position in the spec list, then path index.
+//!
+//! ## How lookup stays fast
+//!
+//! [`Router::compile`] turns every (route, path) pair into an entry and sorts the entries by the
+//! order above, so an entry's index is its rank and "best match" means "lowest matching index".
+//! Entries are filed per host pattern into buckets (exact hosts in a case-insensitive hash
+//! map; `*.x` and `x.*` in maps probed once per `.` of the request host; host-less routes in
+//! one more bucket). Within a bucket, prefix paths (plus routes without paths under `""`, and
+//! regex paths under the literal text their matches must start with) live in a byte-wise radix
+//! trie walked once along the request path, and templates in a segment trie searched
+//! depth-first. Every list is sorted and every subtree knows its best rank, so the search
+//! stops as soon as nothing left can beat the best match found. Method bits and "needs a
+//! header/regex check" flags sit next to each entry id, so most rejections touch nothing else.
+//! The cost grows with the request (host labels, path length, matching candidates), not with
+//! the number of routes, and nothing is allocated (see `tests/no_alloc.rs`).
+//! `reference::RefRouter` is a linear-scan matcher of the same rules, used by the tests and
+//! the fuzz target to check this one.
 
 #![forbid(unsafe_code)]
 

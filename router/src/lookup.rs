@@ -6,7 +6,7 @@
 
 use crate::compile::{method_bit, Entry, EntryPath, Router, ANY_METHOD, OTHER_METHOD};
 use crate::path::{Template, TemplateCaptures};
-use crate::trie::Visitor;
+use crate::trie::{EntryRef, Visitor};
 use crate::{HeaderSource, RequestInfo, RouteId};
 
 struct Search<'a, H: ?Sized> {
@@ -20,28 +20,31 @@ struct Search<'a, H: ?Sized> {
 
 impl<H: HeaderSource + ?Sized> Search<'_, H> {
     #[inline]
-    fn entry_ok(&self, e: &Entry) -> bool {
+    fn entry_ok(&self, e: EntryRef) -> bool {
         if e.methods & self.mbit == 0 {
             return false;
         }
+        if e.flags == 0 && (self.mbit != OTHER_METHOD || e.methods == ANY_METHOD) {
+            return true;
+        }
+        self.slow_checks(e)
+    }
+
+    /// The checks that need the entry and its route: other methods, regex, headers.
+    fn slow_checks(&self, e: EntryRef) -> bool {
+        let entry: &Entry = &self.r.entries[e.id as usize];
+        let route = &self.r.routes[entry.route as usize];
         if self.mbit == OTHER_METHOD
             && e.methods != ANY_METHOD
-            && !self.r.routes[e.route as usize]
-                .other_methods
-                .iter()
-                .any(|m| **m == *self.method)
+            && !route.other_methods.iter().any(|m| **m == *self.method)
         {
             return false;
         }
-        if let EntryPath::Regex(i) = e.path {
+        if let EntryPath::Regex(i) = entry.path {
             if !self.r.regexes[i as usize].re.is_match(self.path) {
                 return false;
             }
         }
-        if !e.has_headers {
-            return true;
-        }
-        let route = &self.r.routes[e.route as usize];
         route.headers.iter().all(|h| {
             self.headers.any_value(&h.name, &mut |v: &[u8]| {
                 h.plain.iter().any(|p| p.eq_ignore_ascii_case(v))
@@ -77,13 +80,13 @@ impl<H: HeaderSource + ?Sized> Visitor for Search<'_, H> {
     }
 
     #[inline]
-    fn visit(&mut self, entries: &[u32]) {
+    fn visit(&mut self, entries: &[EntryRef]) {
         for &e in entries {
-            if e >= self.best {
+            if e.id >= self.best {
                 return;
             }
-            if self.entry_ok(&self.r.entries[e as usize]) {
-                self.best = e;
+            if self.entry_ok(e) {
+                self.best = e.id;
                 return;
             }
         }

@@ -12,6 +12,9 @@
 use crate::normalize::is_normalized;
 use std::fmt::Write as _;
 
+/// Bound on template depth (the template trie search recurses once per segment).
+pub(crate) const MAX_TEMPLATE_SEGMENTS: usize = 64;
+
 /// One segment of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Seg {
@@ -49,6 +52,12 @@ pub(crate) fn parse_template(src: &str) -> Result<Template, String> {
     let mut names: Vec<Box<str>> = Vec::new();
     let raw_segs: Vec<&str> = src[1..].split('/').collect();
     let n = raw_segs.len();
+    if n > MAX_TEMPLATE_SEGMENTS {
+        // The template trie is searched recursively, one frame per segment.
+        return Err(format!(
+            "too many segments ({n}); a template may have at most {MAX_TEMPLATE_SEGMENTS}"
+        ));
+    }
     for (i, raw) in raw_segs.into_iter().enumerate() {
         let seg = parse_segment(raw)?;
         if let Seg::Param(name) | Seg::CatchAll(name) = &seg {

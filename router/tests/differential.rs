@@ -40,3 +40,19 @@ fn router_agrees_with_reference() {
         "only {compiled} of {iterations} scenarios compiled"
     );
 }
+
+/// The committed fuzz seeds run here too, so CI covers them without cargo-fuzz.
+#[test]
+fn fuzz_seed_corpus_passes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/router_match");
+    let Ok(files) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for f in files {
+        let path = f.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        if let Err(e) = check(&Scenario::from_bytes(&data)) {
+            panic!("{}: {e}", path.display());
+        }
+    }
+}

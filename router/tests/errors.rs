@@ -62,6 +62,11 @@ fn error_table() {
         (r(1).paths(&["/{a}/{a}"]), "paths[0]", "duplicate parameter"),
         (r(1).paths(&["/{}"]), "paths[0]", "empty parameter"),
         (r(1).paths(&["/a}"]), "paths[0]", "literal brace"),
+        (
+            r(1).paths(&[&format!("{}/{{x}}", "/s".repeat(64))]),
+            "paths[0]",
+            "too many segments",
+        ),
         (r(1).header("Host", &["x"]), "headers.Host", "use 'hosts'"),
         (r(1).header("x-a", &[]), "headers.x-a", "at least one value"),
         (
