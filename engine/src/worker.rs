@@ -156,7 +156,12 @@ pub struct WorkerCtx {
     /// Rotates the starting address for services that resolve to several addresses.
     pub direct_rotation: Cell<usize>,
     pub active_connections: Cell<usize>,
+    /// Free list of per-request scratch space; holds at most `SCRATCH_POOL` entries.
+    scratch_pool: RefCell<Vec<crate::proxy::Scratch>>,
 }
+
+/// Scratch entries kept for reuse; more requests than this in flight allocate fresh ones.
+const SCRATCH_POOL: usize = 256;
 
 impl WorkerCtx {
     pub fn new(index: usize, shared: Arc<Shared>) -> Self {
@@ -171,6 +176,7 @@ impl WorkerCtx {
             cursors: RefCell::new(cursors),
             direct_rotation: Cell::new(index),
             active_connections: Cell::new(0),
+            scratch_pool: RefCell::new(Vec::new()),
         }
     }
 
@@ -201,6 +207,17 @@ impl WorkerCtx {
         match cursors.get_mut(index) {
             Some(cursor) => f(cursor),
             None => f(&mut Cursor::default()),
+        }
+    }
+
+    pub fn take_scratch(&self) -> crate::proxy::Scratch {
+        self.scratch_pool.borrow_mut().pop().unwrap_or_default()
+    }
+
+    pub fn return_scratch(&self, scratch: crate::proxy::Scratch) {
+        let mut pool = self.scratch_pool.borrow_mut();
+        if pool.len() < SCRATCH_POOL {
+            pool.push(scratch);
         }
     }
 
