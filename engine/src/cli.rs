@@ -24,6 +24,8 @@ pub struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway.
@@ -44,9 +46,16 @@ struct StartArgs {
     /// Proxy listener address.
     #[arg(long, env = "SLUICE_PROXY_LISTEN", default_value = "0.0.0.0:8000")]
     proxy_listen: SocketAddr,
-    /// Admin API listener address (serves /status).
+    /// Admin API listener address (Kong's Admin API: entities, /config, /status).
     #[arg(long, env = "SLUICE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
     admin_listen: SocketAddr,
+    /// Token every Admin API request must carry (`Kong-Admin-Token` or
+    /// `Authorization: Bearer`). Prefer the environment variable: arguments are visible in ps.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Reload the --config file when it changes (polled every second), like a SIGHUP.
+    #[arg(long, env = "SLUICE_WATCH")]
+    watch: bool,
     /// Worker threads, one io runtime each (default: number of cores).
     #[arg(long, env = "SLUICE_WORKERS")]
     workers: Option<usize>,
@@ -159,6 +168,8 @@ impl StartArgs {
             io_driver: self.io_driver,
             pin_cpus: self.pin_cpus,
             settings,
+            admin_token: self.admin_token.filter(|t| !t.is_empty()),
+            watch: self.watch,
         };
         Ok((options, self.admin_listen))
     }

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use sluice_balancer::HealthRegistry;
 
+use crate::config::store::Store;
 use crate::config::{self, ConfigProblem};
 use crate::settings::ProxySettings;
 use crate::snapshot::Snapshot;
@@ -23,6 +24,10 @@ pub struct ServerOptions {
     pub io_driver: IoDriver,
     pub pin_cpus: bool,
     pub settings: ProxySettings,
+    /// Required on every Admin API request when set (`--admin-token`).
+    pub admin_token: Option<String>,
+    /// Reload the config file when it changes (`--watch`).
+    pub watch: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +58,12 @@ pub fn load_snapshot(
     path: Option<&PathBuf>,
     health: &HealthRegistry,
 ) -> Result<Snapshot, Vec<ConfigProblem>> {
-    let raw = match path {
+    let mut raw = match path {
         Some(path) => config::load_config_file(path)?,
         None => config::parse_config(config::load::DEFAULT_CONFIG)?,
     };
+    // Every entity gets the id and timestamps the Admin API shows.
+    config::identity::fill(&mut raw, None, config::identity::now());
     config::compile(raw, health)
 }
 
@@ -141,11 +148,19 @@ pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), Start
     }
     let probe_handle =
         crate::health_probe::start(Arc::clone(&shared)).map_err(StartError::Worker)?;
-    let (admin_addr, admin_handle) = crate::admin::start(admin_listen, Arc::clone(&shared))
-        .map_err(|source| StartError::Bind {
-            addr: admin_listen,
-            source,
-        })?;
+    let store = Arc::new(Store::new(Arc::clone(&shared), options.config_path.clone()));
+    let (admin_addr, admin_handle) = crate::admin::start(
+        admin_listen,
+        Arc::clone(&store),
+        options.admin_token.clone(),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: admin_listen,
+        source,
+    })?;
+    if options.watch {
+        store.spawn_watcher().map_err(StartError::Worker)?;
+    }
     tracing::info!(%proxy_addr, %admin_addr, workers, ?driver, "sluice started");
     println!("sluice: admin listening on {admin_addr}");
     // Machine-readable line for scripts and tests that bind port 0.
@@ -153,7 +168,7 @@ pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), Start
 
     for signal in signals.forever() {
         match signal {
-            SIGHUP => reload(&options, &shared),
+            SIGHUP => reload(&store),
             _ => {
                 tracing::info!("shutting down: draining in-flight requests");
                 shared.shutting_down.store(true, Ordering::Release);
@@ -170,17 +185,18 @@ pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), Start
     Ok(())
 }
 
-fn reload(options: &ServerOptions, shared: &Shared) {
-    let Some(path) = options.config_path.as_ref() else {
+/// SIGHUP: re-reads the file through the store, serialised with Admin API changes.
+fn reload(store: &Store) {
+    let Some(path) = store.path() else {
         tracing::info!("SIGHUP: no --config file, nothing to reload");
         return;
     };
-    match load_snapshot(Some(path), &shared.health) {
-        Ok(snapshot) => {
-            let generation = shared.install(snapshot);
+    match store.reload_file() {
+        Ok(Some(generation)) => {
             tracing::info!(generation, path = %path.display(), "configuration reloaded");
             println!("sluice: configuration reloaded (generation {generation})");
         }
+        Ok(None) => {}
         Err(problems) => {
             tracing::error!(path = %path.display(), "reload rejected, keeping the running configuration:\n{}", format_problems(&problems));
             println!("sluice: reload rejected ({} problems)", problems.len());

@@ -95,6 +95,17 @@ pub fn parse_config_as(
     }
 }
 
+/// Validates an already-parsed document (the Admin API builds one in memory).
+pub fn parse_document(doc: Value) -> Result<DeclarativeConfig, Vec<ConfigProblem>> {
+    let mut loader = Loader::default();
+    loader.load(doc);
+    if loader.problems.is_empty() {
+        Ok(loader.cfg)
+    } else {
+        Err(loader.problems)
+    }
+}
+
 /// Reads and parses a config file. An I/O error is reported with the file name as its path.
 pub fn load_config_file(path: &Path) -> Result<DeclarativeConfig, Vec<ConfigProblem>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -765,6 +776,8 @@ impl Loader {
             ),
             enabled: w.enabled.unwrap_or(true),
             tags: self.tags(path, w.tags),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.to_owned(),
         }
     }
@@ -912,6 +925,8 @@ impl Loader {
             request_buffering: w.request_buffering.unwrap_or(true),
             response_buffering: w.response_buffering.unwrap_or(true),
             tags: self.tags(path, w.tags),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.to_owned(),
         }
     }
@@ -996,6 +1011,8 @@ impl Loader {
             ),
             tags: self.tags(path, w.tags),
             targets: Vec::new(),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.to_owned(),
         }
     }
@@ -1251,6 +1268,8 @@ impl Loader {
             port,
             weight: self.int(&path, "weight", w.weight, 100u32, 0, 65535),
             tags: self.tags(&path, w.tags),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.clone(),
         };
         let Some(idx) = upstream else { return };
@@ -1357,6 +1376,8 @@ impl Loader {
             keyauth_credentials: Vec::new(),
             basicauth_credentials: Vec::new(),
             acls: Vec::new(),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.to_owned(),
         };
         let idx = self.cfg.consumers.len();
@@ -1411,6 +1432,8 @@ impl Loader {
             id: self.id(&path, w.id),
             key,
             tags: self.tags(&path, w.tags),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.clone(),
         };
         if !credential.key.is_empty()
@@ -1439,6 +1462,8 @@ impl Loader {
             username,
             password: self.required_string(&path, "password", w.password),
             tags: self.tags(&path, w.tags),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.clone(),
         };
         if !credential.username.is_empty()
@@ -1465,6 +1490,8 @@ impl Loader {
             id: self.id(&path, w.id),
             group: self.required_string(&path, "group", w.group),
             tags: self.tags(&path, w.tags),
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.clone(),
         };
         let Some(idx) = consumer else { return };
@@ -1559,6 +1586,8 @@ impl Loader {
             service,
             route,
             consumer,
+            created_at: raw::timestamp(w.created_at),
+            updated_at: raw::timestamp(w.updated_at),
             source_path: path.clone(),
         };
         if !broken && !plugin.name.is_empty() {

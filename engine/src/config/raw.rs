@@ -156,6 +156,9 @@ pub struct Service {
     pub read_timeout: u32,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -184,6 +187,9 @@ pub struct Route {
     pub request_buffering: bool,
     pub response_buffering: bool,
     pub tags: Vec<String>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -228,6 +234,9 @@ pub struct Upstream {
     pub healthchecks: Healthchecks,
     pub tags: Vec<String>,
     pub targets: Vec<Target>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -243,6 +252,9 @@ pub struct Target {
     /// Default 100 (0..=65535); 0 means "never picked".
     pub weight: u32,
     pub tags: Vec<String>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -394,6 +406,9 @@ pub struct Consumer {
     pub keyauth_credentials: Vec<KeyAuthCredential>,
     pub basicauth_credentials: Vec<BasicAuthCredential>,
     pub acls: Vec<Acl>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -403,6 +418,9 @@ pub struct KeyAuthCredential {
     /// Unique across all consumers.
     pub key: String,
     pub tags: Vec<String>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -414,6 +432,9 @@ pub struct BasicAuthCredential {
     /// Plain text when [`DeclarativeConfig::transform`] is true, else already hashed.
     pub password: String,
     pub tags: Vec<String>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -423,6 +444,9 @@ pub struct Acl {
     /// Unique per consumer.
     pub group: String,
     pub tags: Vec<String>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
 }
 
@@ -444,7 +468,18 @@ pub struct Plugin {
     pub route: Option<usize>,
     /// Index into [`DeclarativeConfig::consumers`].
     pub consumer: Option<usize>,
+    /// Unix seconds (Kong's `created_at` / `updated_at`); set by the Admin API, kept on reload.
+    pub created_at: Option<u64>,
+    pub updated_at: Option<u64>,
     pub source_path: String,
+}
+
+/// A `created_at` / `updated_at` from the file: whole unix seconds; negative or non-finite
+/// values are dropped (the Admin API stamps the entity again on its next change).
+pub fn timestamp(value: Option<f64>) -> Option<u64> {
+    value
+        .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e15)
+        .map(|t| t as u64)
 }
 
 /// Serde structs mirroring the file. `load` deserializes each entity on its own (nested lists are
@@ -549,6 +584,9 @@ pub mod wire {
         pub tags: Option<Vec<String>>,
         pub routes: Option<Vec<Route>>,
         pub plugins: Option<Vec<Plugin>>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -584,6 +622,9 @@ pub mod wire {
         pub response_buffering: Option<bool>,
         pub tags: Option<Vec<String>>,
         pub plugins: Option<Vec<Plugin>>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -656,6 +697,9 @@ pub mod wire {
         pub healthchecks: Option<Healthchecks>,
         pub tags: Option<Vec<String>>,
         pub targets: Option<Vec<Target>>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -733,6 +777,9 @@ pub mod wire {
         pub tags: Option<Vec<String>>,
         /// Only on top-level targets.
         pub upstream: Option<ForeignKey>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -746,6 +793,9 @@ pub mod wire {
         pub basicauth_credentials: Option<Vec<BasicAuthCredential>>,
         pub acls: Option<Vec<Acl>>,
         pub plugins: Option<Vec<Plugin>>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -756,6 +806,9 @@ pub mod wire {
         pub tags: Option<Vec<String>>,
         /// Only on top-level credentials.
         pub consumer: Option<ForeignKey>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -767,6 +820,9 @@ pub mod wire {
         pub tags: Option<Vec<String>>,
         /// Only on top-level credentials.
         pub consumer: Option<ForeignKey>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -777,6 +833,9 @@ pub mod wire {
         pub tags: Option<Vec<String>>,
         /// Only on top-level credentials.
         pub consumer: Option<ForeignKey>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -791,5 +850,8 @@ pub mod wire {
         pub service: Option<ForeignKey>,
         pub route: Option<ForeignKey>,
         pub consumer: Option<ForeignKey>,
+        /// Unix seconds; Kong exports them (targets with a fraction).
+        pub created_at: Option<f64>,
+        pub updated_at: Option<f64>,
     }
 }

@@ -250,7 +250,13 @@ mod tests {
         ] {
             assert!(is_hop_by_hop(name.as_bytes()), "{name}");
         }
-        for name in ["Host", "Content-Length", "X-Forwarded-For", "Tee", "Trailer"] {
+        for name in [
+            "Host",
+            "Content-Length",
+            "X-Forwarded-For",
+            "Tee",
+            "Trailer",
+        ] {
             assert!(!is_hop_by_hop(name.as_bytes()), "{name}");
         }
         let connection: [&[u8]; 1] = [b"close, X-Secret"];

@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// Header or trailer fields as (name, value) pairs.
+type Headers = Vec<(String, String)>;
+
 /// Bound on any single socket read or write in the tests.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on the gateway announcing its listeners, a reload, or an exit.
@@ -555,7 +558,7 @@ impl Wire {
     }
 
     /// Decodes a chunked body: (payload, trailer fields).
-    fn read_chunked(&mut self) -> io::Result<(Vec<u8>, Vec<(String, String)>)> {
+    fn read_chunked(&mut self) -> io::Result<(Vec<u8>, Headers)> {
         let mut body = Vec::new();
         loop {
             let line = self.read_line()?;
@@ -1220,5 +1223,117 @@ fn perform(stream: &mut TcpStream, action: Action) -> bool {
                 }
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin API helpers (engine/tests/admin.rs)
+// ---------------------------------------------------------------------------------------------
+
+impl Gateway {
+    /// Starts `sluice start --config <link>` where `<link>` is a fresh symlink to `path`: the
+    /// file itself outlives the gateway (dropping a gateway removes only the link), so a second
+    /// gateway can be started on the same file.
+    pub fn start_on_file(path: &std::path::Path, args: &[&str]) -> Gateway {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("yml")
+            .to_owned();
+        let link = temp_path("config-link", &ext);
+        std::os::unix::fs::symlink(path, &link).expect("symlink config");
+        Gateway::spawn(Some(link), args)
+    }
+
+    /// One request on a fresh admin connection; `body` is sent with `content_type`.
+    pub fn admin_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Response {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let mut raw = head.into_bytes();
+        if let Some((content_type, body)) = body {
+            raw.extend_from_slice(
+                format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            raw.extend_from_slice(body);
+        } else {
+            raw.extend_from_slice(b"\r\n");
+        }
+        let mut client = Client::connect(self.admin_addr);
+        client.send(&raw);
+        if method == "HEAD" {
+            client.read_head_response()
+        } else {
+            client.read_response()
+        }
+    }
+
+    /// An admin request with an optional JSON body.
+    pub fn admin(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Response {
+        let body = body.map(|b| b.to_string());
+        self.admin_raw(
+            method,
+            path,
+            &[],
+            body.as_deref().map(|b| ("application/json", b.as_bytes())),
+        )
+    }
+}
+
+/// Helpers shared by the Admin API tests (`admin.rs`, `admin_reload.rs`).
+pub mod admin_api {
+    use super::{wait_until, Gateway, Response, Upstream};
+    use serde_json::Value;
+    use std::time::Duration;
+
+    pub const EMPTY: &str = "_format_version: \"3.0\"\n";
+    /// An accepted admin change must be serving within this long.
+    pub const LIVE: Duration = Duration::from_secs(1);
+
+    pub fn expect(r: &Response, status: u16) -> Value {
+        assert_eq!(r.status, status, "{}\n{}", r.head, r.text());
+        if r.body.is_empty() {
+            Value::Null
+        } else {
+            r.json()
+        }
+    }
+
+    pub fn is_uuid(v: &Value) -> bool {
+        v.as_str().is_some_and(|s| {
+            s.len() == 36
+                && s.bytes().enumerate().all(|(i, c)| match i {
+                    8 | 13 | 18 | 23 => c == b'-',
+                    _ => c.is_ascii_hexdigit(),
+                })
+        })
+    }
+
+    pub fn generation(gw: &Gateway) -> u64 {
+        gw.admin_get("/status").json()["configuration_generation"]
+            .as_u64()
+            .unwrap()
+    }
+
+    pub fn live(gw: &Gateway, path: &str, status: u16) -> bool {
+        wait_until(LIVE, || gw.get(path, "example.test").status == status)
+    }
+
+    pub fn service_yaml(upstream: &Upstream, name: &str, path: &str) -> String {
+        format!(
+            "_format_version: \"3.0\"\nservices:\n  - name: {name}\n    url: {}\n    routes:\n      - name: {name}-route\n        paths: [\"{path}\"]\n",
+            upstream.url()
+        )
     }
 }
