@@ -29,8 +29,12 @@ pub(crate) struct LeastConn {
 /// below 2^48 connections per target.
 #[inline]
 pub(crate) fn less_loaded(a: (usize, u32), b: (usize, u32)) -> bool {
-    let lhs = (a.0 as u64).saturating_add(1).saturating_mul(u64::from(b.1));
-    let rhs = (b.0 as u64).saturating_add(1).saturating_mul(u64::from(a.1));
+    let lhs = (a.0 as u64)
+        .saturating_add(1)
+        .saturating_mul(u64::from(b.1));
+    let rhs = (b.0 as u64)
+        .saturating_add(1)
+        .saturating_mul(u64::from(a.1));
     lhs < rhs
 }
 

@@ -170,11 +170,22 @@ fn edf(weighted: &[(u32, u32)], w: &[u64], total: u64) -> Vec<u32> {
         }
     }
 
-    let mut heap: BinaryHeap<Reverse<Next>> =
-        w.iter().enumerate().map(|(i, &weight)| Reverse(Next { picks: 0, weight, i })).collect();
+    let mut heap: BinaryHeap<Reverse<Next>> = w
+        .iter()
+        .enumerate()
+        .map(|(i, &weight)| {
+            Reverse(Next {
+                picks: 0,
+                weight,
+                i,
+            })
+        })
+        .collect();
     let mut seq = Vec::with_capacity(total as usize);
     for _ in 0..total {
-        let Some(mut top) = heap.peek_mut() else { break };
+        let Some(mut top) = heap.peek_mut() else {
+            break;
+        };
         if let Some(&(t, _)) = weighted.get(top.0.i) {
             seq.push(t);
         }
@@ -223,14 +234,22 @@ mod tests {
     fn large_upstreams_use_edf_with_exact_counts() {
         let weighted: Vec<(u32, u32)> = (0..1000).map(|i| (i, 1 + i % 7)).collect();
         let seq = wheel(&weighted, 65_536);
-        assert_eq!(seq.len(), weighted.iter().map(|&(_, w)| w as usize).sum::<usize>());
+        assert_eq!(
+            seq.len(),
+            weighted.iter().map(|&(_, w)| w as usize).sum::<usize>()
+        );
         let mut counts = vec![0u32; 1000];
         for &t in &seq {
             counts[t as usize] += 1;
         }
         assert!(weighted.iter().all(|&(i, w)| counts[i as usize] == w));
         // Evenly spread: a weight-7 target appears in every seventh of the wheel.
-        let pos: Vec<usize> = seq.iter().enumerate().filter(|(_, &t)| t == 6).map(|(j, _)| j).collect();
+        let pos: Vec<usize> = seq
+            .iter()
+            .enumerate()
+            .filter(|(_, &t)| t == 6)
+            .map(|(j, _)| j)
+            .collect();
         let period = seq.len() / 7;
         for (k, p) in pos.iter().enumerate() {
             assert!(p / period <= k + 1 && k <= p / period + 1, "{pos:?}");
