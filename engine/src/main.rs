@@ -1,5 +1,6 @@
 //! The `sluice` binary: see `sluice_engine::cli`.
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

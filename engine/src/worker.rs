@@ -307,8 +307,11 @@ async fn watch_shutdown(ctx: Rc<WorkerCtx>) {
 }
 
 async fn evict_idle_upstreams(ctx: Rc<WorkerCtx>) {
-    while !ctx.shutdown.is_fired() {
-        monoio::time::sleep(Duration::from_secs(5)).await;
-        ctx.pool.evict_expired();
+    loop {
+        // Ends with shutdown rather than at its next tick, so no task outlives the runtime.
+        monoio::select! {
+            _ = monoio::time::sleep(Duration::from_secs(5)) => ctx.pool.evict_expired(),
+            _ = ctx.shutdown.wait() => return,
+        }
     }
 }
