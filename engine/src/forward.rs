@@ -9,6 +9,7 @@ use crate::http::request::RequestHead;
 use crate::http::response::ResponseHead;
 use crate::http::{header_eq, is_hop_by_hop, named_by_connection, BodyFraming, HeaderPos};
 use crate::respond::{SERVER, VIA};
+use sluice_plugins::HeaderEdits;
 
 /// Facts about the client connection that decide the X-Forwarded-* headers.
 #[derive(Debug, Clone)]
@@ -71,6 +72,14 @@ fn is_forwarding_header(name: &[u8]) -> bool {
     }
 }
 
+/// What plugins changed about the upstream request (request-transformer, auth headers, ...).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestEdits<'a> {
+    pub headers: Option<&'a HeaderEdits>,
+    /// Replaces the query string (without `?`; empty means none).
+    pub query: Option<&'a str>,
+}
+
 /// Writes the upstream request head into `out` (cleared first).
 pub fn write_upstream_head(
     out: &mut Vec<u8>,
@@ -79,18 +88,50 @@ pub fn write_upstream_head(
     target: &UpstreamTarget<'_>,
     client: &ClientFacts,
 ) {
+    write_upstream_head_edited(out, buf, head, target, client, RequestEdits::default());
+}
+
+/// [`write_upstream_head`] with plugin edits applied. Edits never touch the framing or
+/// connection headers the gateway owns (Content-Length, Transfer-Encoding, hop-by-hop).
+pub fn write_upstream_head_edited(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &RequestHead,
+    target: &UpstreamTarget<'_>,
+    client: &ClientFacts,
+    edits: RequestEdits<'_>,
+) {
     out.clear();
     out.extend_from_slice(&buf[head.method.clone()]);
     out.push(b' ');
     out.extend_from_slice(target.path.as_bytes());
-    if let Some(query) = &head.query {
-        out.push(b'?');
-        out.extend_from_slice(&buf[query.clone()]);
+    match edits.query {
+        Some("") => {}
+        Some(query) => {
+            out.push(b'?');
+            out.extend_from_slice(query.as_bytes());
+        }
+        None => {
+            if let Some(query) = &head.query {
+                out.push(b'?');
+                out.extend_from_slice(&buf[query.clone()]);
+            }
+        }
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
-    let host_value: &[u8] = match (&head.host, target.preserve_host) {
-        (Some(host), true) => &buf[host.clone()],
+    let edited_host = edits
+        .headers
+        .and_then(|e| {
+            e.set
+                .iter()
+                .rev()
+                .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+        })
+        .map(|(_, value)| value.as_bytes());
+    let host_value: &[u8] = match (edited_host, &head.host, target.preserve_host) {
+        (Some(host), _, _) => host,
+        (None, Some(host), true) => &buf[host.clone()],
         _ => target.host.as_bytes(),
     };
     push_header(out, b"Host", host_value);
@@ -123,7 +164,13 @@ pub fn write_upstream_head(
         if head.connection_names_headers && named_by_connection(name, connection_values()) {
             continue;
         }
+        if edits.headers.is_some_and(|e| replaced_or_removed(e, name)) {
+            continue;
+        }
         copy_line(out, buf, header);
+    }
+    if let Some(headers) = edits.headers {
+        write_edits(out, headers, &["host"]);
     }
 
     match head.framing {
@@ -223,6 +270,30 @@ pub fn write_client_head(
     client_http10: bool,
     upgrade: bool,
 ) {
+    write_client_head_edited(
+        out,
+        buf,
+        response,
+        body,
+        keep_alive,
+        client_http10,
+        upgrade,
+        None,
+    );
+}
+
+/// [`write_client_head`] with plugin edits (response-transformer, CORS, rate-limit headers).
+#[allow(clippy::too_many_arguments)]
+pub fn write_client_head_edited(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    response: &ResponseHead,
+    body: ClientBody,
+    keep_alive: bool,
+    client_http10: bool,
+    upgrade: bool,
+    edits: Option<&HeaderEdits>,
+) {
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     push_decimal(out, u64::from(response.status));
@@ -244,8 +315,19 @@ pub fn write_client_head(
         {
             continue;
         }
+        if edits.is_some_and(|e| replaced_or_removed(e, name)) {
+            continue;
+        }
         has_server |= header_eq(name, "server");
         copy_line(out, buf, header);
+    }
+    if let Some(edits) = edits {
+        has_server |= edits
+            .set
+            .iter()
+            .chain(&edits.append)
+            .any(|(n, _)| n.eq_ignore_ascii_case("server"));
+        write_edits(out, edits, &[]);
     }
     match body {
         ClientBody::Length(n) => {
@@ -274,6 +356,34 @@ pub fn write_client_head(
         push_header(out, b"Server", SERVER.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Whether a plugin removes or replaces header `name`.
+fn replaced_or_removed(edits: &HeaderEdits, name: &[u8]) -> bool {
+    edits
+        .remove
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        || edits
+            .set
+            .iter()
+            .any(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// Headers plugins may not write: the message framing and the connection belong to the gateway.
+fn gateway_owned(name: &str) -> bool {
+    let name = name.as_bytes();
+    is_hop_by_hop(name) || header_eq(name, "content-length")
+}
+
+/// Writes the set and appended headers of `edits`, except gateway-owned ones and `skip`.
+fn write_edits(out: &mut Vec<u8>, edits: &HeaderEdits, skip: &[&str]) {
+    for (name, value) in edits.set.iter().chain(&edits.append) {
+        if gateway_owned(name) || skip.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        push_header(out, name.as_bytes(), value.as_bytes());
+    }
 }
 
 fn copy_line(out: &mut Vec<u8>, buf: &[u8], header: &HeaderPos) {

@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use sluice_balancer::{Target, Upstream};
+use sluice_plugins::{Access, LocalResponse, PluginCtx, Plugins};
 use sluice_router::{HeaderSource, RequestInfo};
 
 use crate::conn::{write_owned, BufferedStream, IoFailure};
 use crate::forward::{
-    write_client_head, write_upstream_head, ClientBody, ClientFacts, UpstreamTarget,
+    write_client_head_edited, write_upstream_head_edited, ClientBody, ClientFacts, RequestEdits,
+    UpstreamTarget,
 };
 use crate::http::request::{parse_request, Method, ParseStatus, RequestHead};
 use crate::http::response::{parse_response, ResponseHead, ResponseStatus};
@@ -44,6 +46,8 @@ pub struct Scratch {
     upstream_path: String,
     hash_key: Vec<u8>,
     out: Option<Vec<u8>>,
+    /// Plugin state of the current request (consumer, header edits, limits).
+    plugins: PluginCtx,
 }
 
 impl Default for Scratch {
@@ -61,6 +65,7 @@ impl Scratch {
             upstream_path: String::with_capacity(128),
             hash_key: Vec::new(),
             out: Some(Vec::with_capacity(1024)),
+            plugins: PluginCtx::new(),
         }
     }
 
@@ -245,11 +250,40 @@ async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut 
             return reply_failure(ctx, client, scratch, Failure::BodyTooLarge, head_only).await;
         }
     }
-    let routed = route(&snapshot, client, scratch);
-    let (service_index, preserve_host, strip_len) = match routed {
-        Ok(found) => found,
+    let routed = match route(&snapshot, client, scratch) {
+        Ok(routed) => routed,
         Err(failure) => return reply_failure(ctx, client, scratch, failure, head_only).await,
     };
+    scratch.plugins.clear();
+    if !snapshot.plugins.is_empty() {
+        let view = PluginRequest {
+            head: &scratch.head,
+            buf: client.io.pending(),
+            path: &scratch.path,
+            client_ip: client.facts.client_ip,
+            service: routed.service,
+        };
+        if let Access::Respond(local) =
+            snapshot
+                .plugins
+                .access(routed.route, &view, &mut scratch.plugins, unix_now())
+        {
+            return reply_local(
+                ctx,
+                client,
+                scratch,
+                &snapshot,
+                routed.route,
+                local,
+                head_only,
+            )
+            .await;
+        }
+    }
+    let Some(service_index) = routed.service else {
+        return reply_failure(ctx, client, scratch, Failure::NoService, head_only).await;
+    };
+    let (preserve_host, strip_len) = (routed.preserve_host, routed.strip_len);
     let service = &snapshot.services[service_index];
     sluice_router::upstream_path(
         service.path.as_deref(),
@@ -263,17 +297,23 @@ async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut 
     };
     let attempt = Attempt {
         service,
+        route: routed.route,
+        plugins: &snapshot.plugins,
         preserve_host,
         strip_len,
     };
     proxy_with_retries(ctx, client, scratch, &snapshot, &attempt, upstream).await
 }
 
-fn route(
-    snapshot: &Snapshot,
-    client: &Client,
-    scratch: &mut Scratch,
-) -> Result<(usize, bool, usize), Failure> {
+/// The route a request matched, with what the later phases need from the match.
+struct Routed {
+    route: usize,
+    service: Option<usize>,
+    preserve_host: bool,
+    strip_len: usize,
+}
+
+fn route(snapshot: &Snapshot, client: &Client, scratch: &mut Scratch) -> Result<Routed, Failure> {
     let buf = client.io.pending();
     let head = &scratch.head;
     sluice_router::normalize_path(head.raw_path(buf), &mut scratch.path)
@@ -292,10 +332,13 @@ fn route(
         .routes
         .get(found.route_id() as usize)
         .ok_or(Failure::NoRoute)?;
-    let service = route.service.ok_or(Failure::NoService)?;
     // The hash key is taken here, while the match (and its uri captures) is still alive.
     scratch.hash_key.clear();
-    if let Some(Backend::Upstream(index)) = snapshot.services.get(service).map(|s| &s.backend) {
+    let backend = route
+        .service
+        .and_then(|service| snapshot.services.get(service))
+        .map(|s| &s.backend);
+    if let Some(Backend::Upstream(index)) = backend {
         let upstream = &snapshot.upstreams[*index];
         if upstream.algorithm() == sluice_balancer::Algorithm::ConsistentHashing {
             let view = HashInputsView {
@@ -310,7 +353,155 @@ fn route(
             }
         }
     }
-    Ok((service, route.preserve_host, found.strip_len()))
+    Ok(Routed {
+        route: found.route_id() as usize,
+        service: route.service,
+        preserve_host: route.preserve_host,
+        strip_len: found.strip_len(),
+    })
+}
+
+/// The request as plugins see it: the parsed head over the connection buffer.
+struct PluginRequest<'a> {
+    head: &'a RequestHead,
+    buf: &'a [u8],
+    path: &'a str,
+    client_ip: std::net::IpAddr,
+    service: Option<usize>,
+}
+
+impl sluice_plugins::RequestView for PluginRequest<'_> {
+    fn method(&self) -> &[u8] {
+        &self.buf[self.head.method.clone()]
+    }
+    fn path(&self) -> &str {
+        self.path
+    }
+    fn raw_query(&self) -> Option<&[u8]> {
+        self.head.query.clone().map(|q| &self.buf[q])
+    }
+    fn header(&self, lowercase_name: &str) -> Option<&[u8]> {
+        self.head.header(self.buf, lowercase_name)
+    }
+    fn for_each_header(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        for h in &self.head.headers {
+            f(&self.buf[h.name.clone()], &self.buf[h.value.clone()]);
+        }
+    }
+    fn client_ip(&self) -> std::net::IpAddr {
+        self.client_ip
+    }
+    fn content_length(&self) -> Option<u64> {
+        match self.head.framing {
+            BodyFraming::Length(n) => Some(n),
+            BodyFraming::None if self.head.explicit_zero_length => Some(0),
+            _ => None,
+        }
+    }
+    fn is_chunked(&self) -> bool {
+        self.head.framing == BodyFraming::Chunked
+    }
+    fn service(&self) -> Option<usize> {
+        self.service
+    }
+}
+
+/// The upstream response head as plugins see it.
+struct PluginResponse<'a> {
+    head: &'a ResponseHead,
+    buf: &'a [u8],
+}
+
+impl sluice_plugins::ResponseView for PluginResponse<'_> {
+    fn status(&self) -> u16 {
+        self.head.status
+    }
+    fn header(&self, lowercase_name: &str) -> Option<&[u8]> {
+        let buf = self.buf;
+        self.head
+            .headers
+            .iter()
+            .find(|h| crate::http::header_eq(&buf[h.name.clone()], lowercase_name))
+            .map(|h| &buf[h.value.clone()])
+    }
+    fn for_each_header(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        for h in &self.head.headers {
+            f(&self.buf[h.name.clone()], &self.buf[h.value.clone()]);
+        }
+    }
+}
+
+/// A gateway-made response (auth failure, rate limit, termination, CORS preflight) as seen by
+/// header-filter plugins.
+struct LocalView<'a>(&'a LocalResponse);
+
+impl sluice_plugins::ResponseView for LocalView<'_> {
+    fn status(&self) -> u16 {
+        self.0.status
+    }
+    fn header(&self, lowercase_name: &str) -> Option<&[u8]> {
+        self.0
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(lowercase_name))
+            .map(|(_, v)| v.as_bytes())
+    }
+    fn for_each_header(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        for (n, v) in &self.0.headers {
+            f(n.as_bytes(), v.as_bytes());
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Answers with a plugin's own response (the request never goes upstream).
+#[allow(clippy::too_many_arguments)]
+async fn reply_local(
+    ctx: &WorkerCtx,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    snapshot: &Snapshot,
+    route: usize,
+    local: LocalResponse,
+    head_only: bool,
+) -> After {
+    snapshot
+        .plugins
+        .header_filter(route, &LocalView(&local), &mut scratch.plugins);
+    // An unread request body would be taken for the next request: close instead of draining.
+    let close = !scratch.head.keep_alive
+        || scratch.head.framing != BodyFraming::None
+        || ctx.shutdown.is_fired();
+    let mut out = scratch.out();
+    crate::respond::write_local_response(
+        &mut out,
+        &local,
+        &scratch.plugins.response,
+        close,
+        head_only,
+    );
+    let (result, out) = write_owned(
+        &mut client.io.stream,
+        out,
+        ctx.shared.settings.client_send_timeout,
+    )
+    .await;
+    scratch.out = out;
+    if result.is_err() {
+        return After::Close;
+    }
+    if close {
+        client.io.lingering_close().await;
+        return After::Close;
+    }
+    client.io.consume(scratch.head.head_len);
+    After::KeepAlive
 }
 
 struct HashInputsView<'a> {
@@ -366,6 +557,8 @@ impl sluice_balancer::HashInputs for HashInputsView<'_> {
 
 struct Attempt<'a> {
     service: &'a ServiceEntry,
+    route: usize,
+    plugins: &'a Plugins,
     preserve_host: bool,
     strip_len: usize,
 }
@@ -546,12 +739,17 @@ async fn try_target(
                 preserve_host: attempt.preserve_host,
                 stripped_prefix: stripped,
             };
-            write_upstream_head(
+            let edits = RequestEdits {
+                headers: (!scratch.plugins.request.is_empty()).then_some(&scratch.plugins.request),
+                query: scratch.plugins.new_query.as_deref(),
+            };
+            write_upstream_head_edited(
                 &mut out,
                 buf,
                 &scratch.head,
                 &upstream_target,
                 &client.facts,
+                edits,
             );
         }
         // Small bodies that arrived with the head share its write.
@@ -598,7 +796,11 @@ async fn try_target(
                 settings.client_body_timeout,
                 service.write_timeout,
                 settings.limits.max_head,
-                settings.max_body_size,
+                // The tighter of the gateway limit and request-size-limiting's.
+                match (settings.max_body_size, scratch.plugins.max_body) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
             )
             .await;
             match relayed {
@@ -653,6 +855,15 @@ async fn try_target(
     };
     if let Some(t) = target {
         t.report_http_status(scratch.response.status);
+    }
+    if !attempt.plugins.is_empty() {
+        let view = PluginResponse {
+            head: &scratch.response,
+            buf: upstream.io.pending(),
+        };
+        attempt
+            .plugins
+            .header_filter(attempt.route, &view, &mut scratch.plugins);
     }
     Ok(relay_response(ctx, client, scratch, upstream, service.read_timeout).await)
 }
@@ -724,7 +935,8 @@ async fn relay_response(
     let keep_alive =
         !upgrade && scratch.head.keep_alive && !body.ends_connection() && !ctx.shutdown.is_fired();
     let mut out = scratch.out();
-    write_client_head(
+    let edits = (!scratch.plugins.response.is_empty()).then_some(&scratch.plugins.response);
+    write_client_head_edited(
         &mut out,
         upstream.io.pending(),
         &scratch.response,
@@ -732,6 +944,7 @@ async fn relay_response(
         keep_alive,
         scratch.head.http10,
         upgrade,
+        edits,
     );
     upstream.io.consume(response_head_len);
     let (written, out) =

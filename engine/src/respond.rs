@@ -134,6 +134,64 @@ pub fn write_response(
     }
 }
 
+/// Appends a plugin's local response (status, its headers, the plugins' response edits).
+pub fn write_local_response(
+    out: &mut Vec<u8>,
+    local: &sluice_plugins::LocalResponse,
+    edits: &sluice_plugins::HeaderEdits,
+    close: bool,
+    head_only: bool,
+) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(local.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(local.status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let removed = |name: &str| {
+        edits.remove.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || edits.set.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let framing = |name: &str| {
+        name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("connection")
+    };
+    if !local.content_type.is_empty() && !removed("content-type") {
+        push(out, "Content-Type", &local.content_type);
+    }
+    for (name, value) in &local.headers {
+        if !removed(name) && !framing(name) {
+            push(out, name, value);
+        }
+    }
+    for (name, value) in edits.set.iter().chain(&edits.append) {
+        if !framing(name) {
+            push(out, name, value);
+        }
+    }
+    push(
+        out,
+        "Content-Length",
+        itoa::Buffer::new().format(local.body.len()),
+    );
+    push(out, "Server", SERVER);
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(&local.body);
+    }
+}
+
+fn push(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -58,13 +58,26 @@ pub fn load_snapshot(
     path: Option<&PathBuf>,
     health: &HealthRegistry,
 ) -> Result<Snapshot, Vec<ConfigProblem>> {
+    load_snapshot_with(
+        path,
+        health,
+        &Arc::new(sluice_plugins::PluginState::default()),
+    )
+}
+
+/// [`load_snapshot`] with the process's plugin state, so counters survive reloads.
+pub fn load_snapshot_with(
+    path: Option<&PathBuf>,
+    health: &HealthRegistry,
+    plugin_state: &Arc<sluice_plugins::PluginState>,
+) -> Result<Snapshot, Vec<ConfigProblem>> {
     let mut raw = match path {
         Some(path) => config::load_config_file(path)?,
         None => config::parse_config(config::load::DEFAULT_CONFIG)?,
     };
     // Every entity gets the id and timestamps the Admin API shows.
     config::identity::fill(&mut raw, None, config::identity::now());
-    config::compile(raw, health)
+    config::compile::compile_with(raw, health, plugin_state)
 }
 
 /// Binds one SO_REUSEPORT socket per worker on the same address. With port 0 the first
@@ -105,8 +118,9 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// Starts the gateway and blocks until it has shut down.
 pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), StartError> {
     let health = Arc::new(HealthRegistry::new());
-    let snapshot =
-        load_snapshot(options.config_path.as_ref(), &health).map_err(StartError::Config)?;
+    let plugin_state = Arc::new(sluice_plugins::PluginState::default());
+    let snapshot = load_snapshot_with(options.config_path.as_ref(), &health, &plugin_state)
+        .map_err(StartError::Config)?;
     let workers = options.workers.max(1);
     let listeners = bind_listeners(options.proxy_listen, workers)?;
     let proxy_addr = listeners
@@ -117,6 +131,7 @@ pub fn run(options: ServerOptions, admin_listen: SocketAddr) -> Result<(), Start
         snapshot,
         options.settings.clone(),
         Arc::clone(&health),
+        plugin_state,
         workers,
     ));
 

@@ -48,6 +48,8 @@ pub struct Snapshot {
     pub routes: Vec<RouteEntry>,
     pub services: Vec<ServiceEntry>,
     pub upstreams: Vec<Arc<Upstream>>,
+    /// Plugin chains per route, resolved at compile time.
+    pub plugins: sluice_plugins::Plugins,
     /// The declarative config this snapshot was compiled from.
     pub source: DeclarativeConfig,
 }

@@ -43,6 +43,8 @@ pub struct Shared {
     pub generation: AtomicU64,
     pub settings: ProxySettings,
     pub health: Arc<HealthRegistry>,
+    /// Plugin state that outlives reloads (rate-limit counters).
+    pub plugin_state: Arc<sluice_plugins::PluginState>,
     pub shutting_down: AtomicBool,
     pub stats: Vec<WorkerStats>,
 }
@@ -52,6 +54,7 @@ impl Shared {
         snapshot: Snapshot,
         settings: ProxySettings,
         health: Arc<HealthRegistry>,
+        plugin_state: Arc<sluice_plugins::PluginState>,
         workers: usize,
     ) -> Self {
         let generation = snapshot.generation;
@@ -60,6 +63,7 @@ impl Shared {
             generation: AtomicU64::new(generation),
             settings,
             health,
+            plugin_state,
             shutting_down: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
         }

@@ -438,12 +438,12 @@ fn consumers_credentials_and_plugins() {
     // A credential under the wrong consumer is not found.
     expect(&gw.admin("GET", "/consumers/bob/key-auth/k-1", None), 404);
 
-    // Enabled plugins are refused (no plugin runtime yet) with the reason on the field.
+    // A plugin this build does not have is refused, with the reason on the field.
     let refused = expect(
         &gw.admin(
             "POST",
             "/services/svc/plugins",
-            Some(json!({"name": "key-auth"})),
+            Some(json!({"name": "prometheus"})),
         ),
         400,
     );
@@ -522,12 +522,12 @@ fn consumers_credentials_and_plugins() {
         patched["config"],
         json!({"key_names": ["apikey"], "hide_credentials": true})
     );
-    // Enabling it is refused and leaves it disabled.
+    // A bad config value is refused and leaves the plugin as it was.
     expect(
         &gw.admin(
             "PATCH",
             &format!("/plugins/{pid}"),
-            Some(json!({"enabled": true})),
+            Some(json!({"enabled": true, "config": {"key_names": "not-a-list"}})),
         ),
         400,
     );
@@ -535,6 +535,16 @@ fn consumers_credentials_and_plugins() {
         expect(&gw.admin("GET", &format!("/plugins/{pid}"), None), 200)["enabled"],
         false
     );
+    // Enabling it works now that the plugin runtime exists.
+    let enabled = expect(
+        &gw.admin(
+            "PATCH",
+            &format!("/plugins/{pid}"),
+            Some(json!({"enabled": true})),
+        ),
+        200,
+    );
+    assert_eq!(enabled["enabled"], true);
     expect(&gw.admin("GET", "/plugins/not-a-uuid", None), 400);
     expect(
         &gw.admin("GET", &format!("/plugins/{pid}/service"), None),
@@ -547,7 +557,10 @@ fn consumers_credentials_and_plugins() {
     assert_eq!(keys["data"], json!([]));
     let all = expect(&gw.admin("GET", "/plugins", None), 200);
     assert_eq!(all["data"].as_array().unwrap().len(), 3);
-    assert_eq!(gw.get("/svc", "x").status, 200);
+    // The key-auth plugin enabled above now guards the service, and alice's key is gone.
+    let guarded = gw.get("/svc", "x");
+    assert_eq!(guarded.status, 401, "{}", guarded.head);
+    assert_eq!(guarded.json()["message"], "No API key found in request");
 }
 
 #[test]

@@ -12,30 +12,43 @@ use sluice_balancer::{
     ActiveHealth, ActiveHealthy, ActiveUnhealthy, HashOn, HealthRegistry, PassiveHealth, ProbeKind,
     TargetSpec, Upstream as BalancedUpstream, UpstreamSpec,
 };
+use sluice_plugins::{
+    BasicCredential, ConsumerSpec, KeyCredential, PluginSpec, PluginState, Plugins,
+};
 use sluice_router::{RouteSpec, Router};
 
 use super::load::ConfigProblem;
 use super::raw::{self, DeclarativeConfig, HashInput, HealthcheckType};
 use crate::snapshot::{Backend, RouteEntry, ServiceEntry, Snapshot};
 
-/// Compiles a parsed config. `health` carries target health across reloads.
+/// Compiles a parsed config with fresh plugin state (for `sluice check`, tests and fuzzing).
 pub fn compile(
     source: DeclarativeConfig,
     health: &HealthRegistry,
 ) -> Result<Snapshot, Vec<ConfigProblem>> {
+    compile_with(source, health, &Arc::new(PluginState::default()))
+}
+
+/// Compiles a parsed config. `health` and `plugin_state` carry target health and plugin
+/// counters (rate limits) across reloads.
+pub fn compile_with(
+    source: DeclarativeConfig,
+    health: &HealthRegistry,
+    plugin_state: &Arc<PluginState>,
+) -> Result<Snapshot, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
 
-    for plugin in source.plugins.iter().filter(|p| p.enabled) {
-        // Running a config whose auth or limiting plugins silently do nothing would open the
-        // APIs they guard, so such a config is refused until the plugin runtime exists.
-        problems.push(ConfigProblem::new(
-            format!("{}.name", plugin.source_path),
-            format!(
-                "plugin '{}' is not available in this build; remove it or set enabled: false",
-                plugin.name
-            ),
-        ));
-    }
+    let plugins = match compile_plugins(&source, plugin_state) {
+        Ok(plugins) => plugins,
+        Err(errors) => {
+            problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| ConfigProblem::new(e.path, e.message)),
+            );
+            Plugins::empty()
+        }
+    };
 
     let mut upstreams = Vec::with_capacity(source.upstreams.len());
     for upstream in &source.upstreams {
@@ -115,10 +128,70 @@ pub fn compile(
             routes,
             services,
             upstreams,
+            plugins,
             source,
         }),
         _ => Err(problems),
     }
+}
+
+/// Plugin instances and consumers become the plugin runtime; scope indices are already resolved
+/// by the loader. Consumers are identified by id (the loader/identity layer gives every entity
+/// one), falling back to the username for configs compiled before ids are filled.
+fn compile_plugins(
+    source: &DeclarativeConfig,
+    state: &Arc<PluginState>,
+) -> Result<Plugins, Vec<sluice_plugins::PluginError>> {
+    let specs: Vec<PluginSpec> = source
+        .plugins
+        .iter()
+        .map(|p| PluginSpec {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            config: p.config.clone(),
+            enabled: p.enabled,
+            service: p.service,
+            route: p.route,
+            consumer: p.consumer,
+            source_path: p.source_path.clone(),
+        })
+        .collect();
+    let consumers: Vec<ConsumerSpec> = source
+        .consumers
+        .iter()
+        .map(|c| {
+            let id =
+                c.id.clone()
+                    .or_else(|| c.username.clone())
+                    .or_else(|| c.custom_id.clone())
+                    .unwrap_or_else(|| c.source_path.clone());
+            ConsumerSpec {
+                id: id.clone(),
+                username: c.username.clone(),
+                custom_id: c.custom_id.clone(),
+                keyauth: c
+                    .keyauth_credentials
+                    .iter()
+                    .map(|k| KeyCredential {
+                        id: k.id.clone().unwrap_or_else(|| k.source_path.clone()),
+                        key: k.key.clone(),
+                    })
+                    .collect(),
+                basicauth: c
+                    .basicauth_credentials
+                    .iter()
+                    .map(|b| BasicCredential {
+                        id: b.id.clone().unwrap_or_else(|| b.source_path.clone()),
+                        username: b.username.clone(),
+                        password: b.password.clone(),
+                    })
+                    .collect(),
+                acl_groups: c.acls.iter().map(|a| a.group.clone()).collect(),
+            }
+        })
+        .collect();
+    let route_services: Vec<Option<usize>> = source.routes.iter().map(|r| r.service).collect();
+    Plugins::compile(&specs, &consumers, &route_services, Arc::clone(state))
 }
 
 fn compile_service(service: &raw::Service, upstreams: &[raw::Upstream]) -> ServiceEntry {
@@ -344,7 +417,7 @@ services:
       - name: bad-regex
         paths: ["~/(unclosed"]
     plugins:
-      - name: key-auth
+      - name: prometheus
 upstreams:
   - name: u
     healthchecks:

@@ -266,10 +266,11 @@ impl Store {
         );
         let compiling = Instant::now();
         let snapshot =
-            super::compile(cfg, &self.shared.health).map_err(|problems| ApplyError::Invalid {
-                problems,
-                focus: None,
-            })?;
+            super::compile::compile_with(cfg, &self.shared.health, &self.shared.plugin_state)
+                .map_err(|problems| ApplyError::Invalid {
+                    problems,
+                    focus: None,
+                })?;
         let compile_ms = ms(compiling);
         let saving = Instant::now();
         let doc = export::document(&snapshot.source);
