@@ -285,6 +285,23 @@ async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut 
     };
     let (preserve_host, strip_len) = (routed.preserve_host, routed.strip_len);
     let service = &snapshot.services[service_index];
+    if let (Backend::Upstream(index), Some(consumer)) = (&service.backend, scratch.plugins.consumer)
+    {
+        // hash_on: consumer can only be decided once an auth plugin has run.
+        let hashes_consumer =
+            snapshot.upstreams[*index].spec().hash_on == sluice_balancer::HashOn::Consumer;
+        if let (true, Some(id)) = (
+            hashes_consumer,
+            snapshot
+                .source
+                .consumers
+                .get(consumer)
+                .and_then(|c| c.id.as_deref()),
+        ) {
+            scratch.hash_key.clear();
+            scratch.hash_key.extend_from_slice(id.as_bytes());
+        }
+    }
     sluice_router::upstream_path(
         service.path.as_deref(),
         &scratch.path,
@@ -550,7 +567,8 @@ impl sluice_balancer::HashInputs for HashInputsView<'_> {
             .map(|(_, value)| value.as_bytes())
     }
     fn consumer(&self) -> Option<&[u8]> {
-        // No authentication plugins run yet, so there is never a consumer.
+        // Routing happens before authentication; `handle_request` replaces the key with the
+        // consumer id once an auth plugin has identified one.
         None
     }
 }

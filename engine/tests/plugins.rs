@@ -373,3 +373,40 @@ fn unknown_plugins_and_bad_plugin_config_are_refused_with_paths() {
     assert!(stderr.contains("plugins[0].name"), "{stderr}");
     assert!(stderr.contains("plugins[1].config.minute"), "{stderr}");
 }
+
+#[test]
+fn consistent_hashing_on_the_authenticated_consumer() {
+    let targets: Vec<Upstream> = ["A", "B", "C"]
+        .iter()
+        .map(|name| Upstream::fixed(name))
+        .collect();
+    let mut yaml = String::from(
+        "_format_version: \"3.0\"\nupstreams:\n  - name: pool.internal\n    algorithm: consistent-hashing\n    hash_on: consumer\n    targets:\n",
+    );
+    for target in &targets {
+        yaml.push_str(&format!("      - target: 127.0.0.1:{}\n", target.port()));
+    }
+    yaml.push_str(
+        "services:\n  - name: svc\n    host: pool.internal\n    port: 80\n    routes:\n      - paths: [\"/\"]\n\
+         consumers:\n  - username: alice\n    keyauth_credentials:\n      - key: ka\n  - username: bob\n    keyauth_credentials:\n      - key: kb\n\
+         plugins:\n  - name: key-auth\n",
+    );
+    let gateway = Gateway::start(&yaml, &["--workers", "2"]);
+    for key in ["ka", "kb"] {
+        let mut seen: Vec<String> = (0..6)
+            .map(|_| {
+                request(
+                    &gateway,
+                    &format!("GET / HTTP/1.1\r\nHost: x\r\napikey: {key}\r\n\r\n"),
+                )
+                .text()
+            })
+            .collect();
+        seen.dedup();
+        assert_eq!(
+            seen.len(),
+            1,
+            "consumer with key {key} moved between targets: {seen:?}"
+        );
+    }
+}
