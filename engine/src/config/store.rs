@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::document::{Document, EntityError, Kind};
 use super::export;
 use super::identity;
-use super::load::{load_config_file, parse_document, ConfigProblem};
+use super::load::{load_config_file, parse_entities, ConfigProblem};
 use super::raw::DeclarativeConfig;
 use crate::worker::Shared;
 
@@ -155,11 +155,13 @@ impl Store {
         let mut doc = (*state.doc).clone();
         let focus = change(&mut doc, identity::now()).map_err(ApplyError::Entity)?;
         let validating = Instant::now();
-        let cfg =
-            parse_document(export::declarative(&doc)).map_err(|problems| ApplyError::Invalid {
-                problems,
-                focus: focus.as_ref().map(|f| (f.kind, f.index)),
-            })?;
+        // The same as `parse_document(export::declarative(&doc))`, reading the entities in
+        // place instead of building a YAML tree of every one of them first.
+        let cfg = parse_entities(&doc).map_err(|problems| ApplyError::Invalid {
+            problems,
+            focus: focus.as_ref().map(|f| (f.kind, f.index)),
+        })?;
+        drop(doc);
         let validate_ms = ms(validating);
         let (generation, doc) = self.commit(&mut state, cfg, true).map_err(|e| match e {
             ApplyError::Invalid { problems, .. } => ApplyError::Invalid {

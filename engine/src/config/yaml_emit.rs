@@ -67,9 +67,15 @@ fn scalar(out: &mut String, value: &Value) -> bool {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
+        // Integers through itoa directly: the digits serde_json's `Display` writes, without the
+        // formatting machinery (a number or two per entity, every entity on every save).
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => out.push_str(itoa::Buffer::new().format(u)),
+            (None, Some(i)) => out.push_str(itoa::Buffer::new().format(i)),
+            (None, None) => {
+                let _ = write!(out, "{n}");
+            }
+        },
         Value::String(s) => string(out, s),
         _ => return false,
     }
@@ -270,6 +276,26 @@ mod tests {
             "12:30",
         ] {
             round_trip(&json!(s));
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_as_serde_json_displays_them() {
+        let numbers = [
+            json!(0),
+            json!(7),
+            json!(-1),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1.5),
+            json!(-0.25),
+            json!(1e300),
+            serde_json::from_str::<Value>("-0").unwrap(),
+        ];
+        for n in numbers {
+            let mut out = String::new();
+            assert!(scalar(&mut out, &n));
+            assert_eq!(out, n.to_string());
         }
     }
 
