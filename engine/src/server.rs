@@ -228,6 +228,23 @@ fn resolve_driver(requested: IoDriver) -> IoDriver {
     }
 }
 
+/// An io_uring runtime. With `cooperative`, the ring is set up so completions are delivered
+/// when the worker next enters the kernel instead of by interrupting it (COOP_TASKRUN +
+/// TASKRUN_FLAG, Linux 5.19+): the worker is the only submitter and enters the kernel every
+/// loop anyway. Older kernels refuse the flags, and the caller retries without them.
+fn build_uring_runtime(
+    cooperative: bool,
+) -> std::io::Result<monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>> {
+    let mut ring = io_uring::IoUring::builder();
+    if cooperative {
+        ring.setup_coop_taskrun().setup_taskrun_flag();
+    }
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .uring_builder(ring)
+        .enable_timer()
+        .build()
+}
+
 fn worker_thread(
     index: usize,
     shared: Arc<Shared>,
@@ -247,10 +264,7 @@ fn worker_thread(
     };
     let built = match driver {
         IoDriver::IoUring | IoDriver::Auto => {
-            match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-                .enable_timer()
-                .build()
-            {
+            match build_uring_runtime(true).or_else(|_| build_uring_runtime(false)) {
                 Ok(mut runtime) => {
                     runtime.block_on(work());
                     Ok(())
