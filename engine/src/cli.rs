@@ -137,7 +137,7 @@ impl StartArgs {
         let mut settings = ProxySettings::default();
         settings.limits.max_head = self.max_head_size.max(1024);
         settings.limits.max_headers = self.max_headers.clamp(1, crate::http::MAX_HEADERS_CAP);
-        settings.limits.max_uri = self.max_uri_size.max(16);
+        settings.limits.max_uri = self.max_uri_size.clamp(16, settings.limits.max_head);
         settings.client_header_timeout =
             seconds(self.client_header_timeout, "client-header-timeout")?;
         settings.client_body_timeout = seconds(self.client_body_timeout, "client-body-timeout")?;

@@ -35,9 +35,14 @@ const MAX_SIZE_LINE: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Scan {
     /// The message ends after this many bytes.
-    Done { len: usize, payload: Vec<u8> },
+    Done {
+        len: usize,
+        payload: Vec<u8>,
+    },
     /// Everything given is a valid beginning; more is needed.
-    Incomplete { payload: Vec<u8> },
+    Incomplete {
+        payload: Vec<u8>,
+    },
     Invalid(ChunkError),
 }
 
@@ -61,7 +66,10 @@ fn scanner_split(input: &[u8], splits: &[usize], max_trailer: usize) -> Scan {
             match scanner.step(&piece[pos..]) {
                 Ok(step) => {
                     assert!(step.consumed > 0, "step consumed nothing while not done");
-                    assert!(step.consumed <= piece.len() - pos, "step consumed past its input");
+                    assert!(
+                        step.consumed <= piece.len() - pos,
+                        "step consumed past its input"
+                    );
                     if let Some(range) = step.data {
                         assert!(range.end <= step.consumed && range.start <= range.end);
                         assert_eq!(range.end, step.consumed, "payload not at the end of a step");
@@ -74,14 +82,21 @@ fn scanner_split(input: &[u8], splits: &[usize], max_trailer: usize) -> Scan {
         }
         total += pos;
         if scanner.is_done() {
-            return Scan::Done { len: total, payload };
+            return Scan::Done {
+                len: total,
+                payload,
+            };
         }
     }
     Scan::Incomplete { payload }
 }
 
 /// `scan()` on the same pieces, which must agree with the `step()` loop.
-fn scan_api(input: &[u8], splits: &[usize], max_trailer: usize) -> Result<(usize, bool), ChunkError> {
+fn scan_api(
+    input: &[u8],
+    splits: &[usize],
+    max_trailer: usize,
+) -> Result<(usize, bool), ChunkError> {
     let mut scanner = ChunkedScanner::new(max_trailer);
     let mut bounds: Vec<usize> = splits.to_vec();
     bounds.push(input.len());
@@ -96,7 +111,11 @@ fn scan_api(input: &[u8], splits: &[usize], max_trailer: usize) -> Result<(usize
     }
     // Once done, further input is left alone.
     if scanner.is_done() {
-        assert_eq!(scanner.scan(b"0\r\n\r\n")?, 0, "consumed input after the end");
+        assert_eq!(
+            scanner.scan(b"0\r\n\r\n")?,
+            0,
+            "consumed input after the end"
+        );
     }
     Ok((total, scanner.is_done()))
 }
@@ -268,7 +287,11 @@ impl Decoder<'_> {
                 b'\r' => {
                     // BWS only ever precedes `;` or `=`: trailing whitespace is not allowed.
                     let b = self.input[self.pos - 1];
-                    return if matches!(b, b' ' | b'\t') { Err(Stop::Invalid) } else { Ok(()) };
+                    return if matches!(b, b' ' | b'\t') {
+                        Err(Stop::Invalid)
+                    } else {
+                        Ok(())
+                    };
                 }
                 b';' => self.pos += 1,
                 _ => return Err(Stop::Invalid),
@@ -377,18 +400,34 @@ impl Decoder<'_> {
 }
 
 fn reference(input: &[u8], mode: Mode, max_trailer: usize) -> Reference {
-    let mut decoder = Decoder { input, pos: 0, mode, max_trailer, payload: Vec::new() };
+    let mut decoder = Decoder {
+        input,
+        pos: 0,
+        mode,
+        max_trailer,
+        payload: Vec::new(),
+    };
     match decoder.body() {
-        Ok(()) => Reference::Done { len: decoder.pos, payload: decoder.payload },
-        Err(Stop::Eof) => Reference::Incomplete { payload: decoder.payload },
+        Ok(()) => Reference::Done {
+            len: decoder.pos,
+            payload: decoder.payload,
+        },
+        Err(Stop::Eof) => Reference::Incomplete {
+            payload: decoder.payload,
+        },
         Err(Stop::Invalid) => Reference::Invalid,
     }
 }
 
 fn as_reference(scan: &Scan) -> Reference {
     match scan {
-        Scan::Done { len, payload } => Reference::Done { len: *len, payload: payload.clone() },
-        Scan::Incomplete { payload } => Reference::Incomplete { payload: payload.clone() },
+        Scan::Done { len, payload } => Reference::Done {
+            len: *len,
+            payload: payload.clone(),
+        },
+        Scan::Incomplete { payload } => Reference::Incomplete {
+            payload: payload.clone(),
+        },
         Scan::Invalid(_) => Reference::Invalid,
     }
 }
@@ -422,20 +461,36 @@ fuzz_target!(|data: &[u8]| {
         Scan::Incomplete { .. } => Ok((body.len(), false)),
         Scan::Invalid(e) => Err(*e),
     };
-    assert_eq!(scan_api(body, &[], max_trailer), expected, "scan() differs from step()");
-    assert_eq!(scan_api(body, &splits, max_trailer), expected, "split scan() differs");
+    assert_eq!(
+        scan_api(body, &[], max_trailer),
+        expected,
+        "scan() differs from step()"
+    );
+    assert_eq!(
+        scan_api(body, &splits, max_trailer),
+        expected,
+        "split scan() differs"
+    );
     if let Scan::Done { len, .. } = &whole {
         // The message alone is the same message.
         assert_eq!(scanner_whole(&body[..*len], max_trailer), whole);
     }
 
     let sluice = reference(body, Mode::Sluice, max_trailer);
-    assert_eq!(as_reference(&whole), sluice, "scanner and reference decoder disagree");
+    assert_eq!(
+        as_reference(&whole),
+        sluice,
+        "scanner and reference decoder disagree"
+    );
 
     let strict = reference(body, Mode::Strict, max_trailer);
     match (&strict, &whole) {
         (Reference::Done { .. }, _) => {
-            assert_eq!(as_reference(&whole), strict, "a strictly valid body is not accepted as such")
+            assert_eq!(
+                as_reference(&whole),
+                strict,
+                "a strictly valid body is not accepted as such"
+            )
         }
         (Reference::Invalid, Scan::Done { .. }) if strict_both_ways() => {
             panic!("accepted a body the RFC 9112 grammar refuses")

@@ -21,21 +21,37 @@ use sluice_engine::config::{compile, parse_config, ConfigProblem};
 use sluice_engine::snapshot::{Backend, Snapshot};
 
 fn offline_host(host: &str) -> bool {
-    host == "localhost" || host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok()
 }
 
 fn hermetic(cfg: &DeclarativeConfig) -> bool {
     let services = cfg.services.iter().all(|s| {
-        cfg.upstreams.iter().any(|u| u.name.eq_ignore_ascii_case(&s.host)) || offline_host(&s.host)
+        cfg.upstreams
+            .iter()
+            .any(|u| u.name.eq_ignore_ascii_case(&s.host))
+            || offline_host(&s.host)
     });
-    let targets = cfg.upstreams.iter().flat_map(|u| &u.targets).all(|t| offline_host(&t.host));
+    let targets = cfg
+        .upstreams
+        .iter()
+        .flat_map(|u| &u.targets)
+        .all(|t| offline_host(&t.host));
     services && targets
 }
 
 fn check_problems(problems: &[ConfigProblem], what: &str) {
     assert!(!problems.is_empty(), "{what} refused without a problem");
     for p in problems {
-        assert!(!p.message.is_empty(), "{what} problem without a message at {:?}", p.path);
+        assert!(
+            !p.message.is_empty(),
+            "{what} problem without a message at {:?}",
+            p.path
+        );
     }
 }
 
@@ -51,7 +67,11 @@ fn check_snapshot(cfg: &DeclarativeConfig, snapshot: &Snapshot) {
             }
             Backend::Direct(addrs) => {
                 assert!(!addrs.is_empty());
-                assert!(addrs.iter().all(|a| a.port() == service.port), "{addrs:?} vs {}", service.port);
+                assert!(
+                    addrs.iter().all(|a| a.port() == service.port),
+                    "{addrs:?} vs {}",
+                    service.port
+                );
             }
             Backend::Unresolved => {}
         }
@@ -72,7 +92,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for route in &cfg.routes {
         if let Some(s) = route.service {
-            assert!(s < cfg.services.len(), "{} points at service {s}", route.source_path);
+            assert!(
+                s < cfg.services.len(),
+                "{} points at service {s}",
+                route.source_path
+            );
         }
     }
     if !hermetic(&cfg) {

@@ -11,6 +11,8 @@
 //! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run http_response_head -- -max_total_time=120` (from fuzz/).
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use sluice_engine::forward::{write_client_head, ClientBody};
 use sluice_engine::http::response::{parse_response, ResponseError, ResponseHead, ResponseStatus};
@@ -19,13 +21,26 @@ use sluice_engine::http::{
     HeadLimits, TransferCoding, MAX_HEADERS_CAP,
 };
 
-const WARM: &[u8] = b"HTTP/1.0 599 Warm\r\nConnection: keep-alive, X-A\r\nContent-Length: 7\r\nX-A: 1\r\n\r\n";
+const WARM: &[u8] =
+    b"HTTP/1.0 599 Warm\r\nConnection: keep-alive, X-A\r\nContent-Length: 7\r\nX-A: 1\r\n\r\n";
 
 fn tiny_limits(selector: usize) -> HeadLimits {
     match selector % 3 {
-        0 => HeadLimits { max_head: 32, max_headers: 1, max_uri: 16 },
-        1 => HeadLimits { max_head: 64, max_headers: 0, max_uri: 0 },
-        _ => HeadLimits { max_head: 17, max_headers: 2, max_uri: 8 },
+        0 => HeadLimits {
+            max_head: 32,
+            max_headers: 1,
+            max_uri: 16,
+        },
+        1 => HeadLimits {
+            max_head: 64,
+            max_headers: 0,
+            max_uri: 0,
+        },
+        _ => HeadLimits {
+            max_head: 17,
+            max_headers: 2,
+            max_uri: 8,
+        },
     }
 }
 
@@ -57,12 +72,26 @@ fn values<'b>(buf: &'b [u8], head: &ResponseHead, name: &str) -> Vec<&'b [u8]> {
 
 fn check_head(buf: &[u8], limits: &HeadLimits, was_head: bool, head: &ResponseHead) {
     let n = head.head_len;
-    assert!(n > 0 && n <= buf.len(), "head_len {n} outside input of {}", buf.len());
-    assert!(n <= limits.max_head, "head_len {n} over max_head {}", limits.max_head);
-    assert!(buf[..n].ends_with(b"\n"), "head does not end with a newline");
+    assert!(
+        n > 0 && n <= buf.len(),
+        "head_len {n} outside input of {}",
+        buf.len()
+    );
+    assert!(
+        n <= limits.max_head,
+        "head_len {n} over max_head {}",
+        limits.max_head
+    );
+    assert!(
+        buf[..n].ends_with(b"\n"),
+        "head does not end with a newline"
+    );
     assert!((100..=999).contains(&head.status), "status {}", head.status);
     let in_head = |r: &std::ops::Range<usize>, what: &str| {
-        assert!(r.start <= r.end && r.end <= n, "{what} range {r:?} outside head of {n}");
+        assert!(
+            r.start <= r.end && r.end <= n,
+            "{what} range {r:?} outside head of {n}"
+        );
     };
     in_head(&head.reason, "reason");
     for h in &head.headers {
@@ -70,18 +99,33 @@ fn check_head(buf: &[u8], limits: &HeadLimits, was_head: bool, head: &ResponseHe
         in_head(&h.value, "header value");
         in_head(&h.line(), "header line");
         assert!(!h.name.is_empty(), "empty header name");
-        assert!(!buf[h.line()].contains(&b'\n'), "header line spans a newline");
+        assert!(
+            !buf[h.line()].contains(&b'\n'),
+            "header line spans a newline"
+        );
     }
     let lengths = values(buf, head, "content-length");
     let codings = values(buf, head, "transfer-encoding");
-    assert!(lengths.is_empty() || codings.is_empty(), "Content-Length and Transfer-Encoding both accepted");
-    assert!(codings.len() <= 1, "several Transfer-Encoding headers accepted");
+    assert!(
+        lengths.is_empty() || codings.is_empty(),
+        "Content-Length and Transfer-Encoding both accepted"
+    );
+    assert!(
+        codings.len() <= 1,
+        "several Transfer-Encoding headers accepted"
+    );
     for v in &codings {
         assert_eq!(TransferCoding::parse(v), Ok(TransferCoding::Chunked));
     }
-    let length = lengths.first().map(|v| parse_content_length(v).expect("accepted an invalid Content-Length"));
+    let length = lengths
+        .first()
+        .map(|v| parse_content_length(v).expect("accepted an invalid Content-Length"));
     for v in &lengths {
-        assert_eq!(parse_content_length(v), length, "differing Content-Length values accepted");
+        assert_eq!(
+            parse_content_length(v),
+            length,
+            "differing Content-Length values accepted"
+        );
     }
     let bodyless = was_head || head.status < 200 || head.status == 204 || head.status == 304;
     let expected = if bodyless {
@@ -141,14 +185,21 @@ fn split_points(buf: &[u8]) -> Vec<usize> {
         return (0..buf.len()).collect();
     }
     let mut points: Vec<usize> = (0..16).map(|i| i * buf.len() / 16).collect();
-    points.extend(buf.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i).take(32));
+    points.extend(
+        buf.iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| i)
+            .take(32),
+    );
     points.retain(|&p| p < buf.len());
     points
 }
 
 /// The client head built from an accepted upstream head, parsed back as the client would.
 fn check_client_head(buf: &[u8], was_head: bool, client_http10: bool, client_keep_alive: bool) {
-    let Ok(ResponseStatus::Complete(upstream)) = parse(buf, &HeadLimits::default(), was_head) else {
+    let Ok(ResponseStatus::Complete(upstream)) = parse(buf, &HeadLimits::default(), was_head)
+    else {
         return;
     };
     if upstream.is_informational() {
@@ -157,8 +208,20 @@ fn check_client_head(buf: &[u8], was_head: bool, client_http10: bool, client_kee
     let body = ClientBody::choose(upstream.framing, client_http10);
     let keep_alive = client_keep_alive && !body.ends_connection();
     let mut out = Vec::new();
-    write_client_head(&mut out, buf, &upstream, body, keep_alive, client_http10, false);
-    let big = HeadLimits { max_head: 1 << 40, max_headers: MAX_HEADERS_CAP, max_uri: 1 << 40 };
+    write_client_head(
+        &mut out,
+        buf,
+        &upstream,
+        body,
+        keep_alive,
+        client_http10,
+        false,
+    );
+    let big = HeadLimits {
+        max_head: 1 << 40,
+        max_headers: MAX_HEADERS_CAP,
+        max_uri: 1 << 40,
+    };
     let client = match parse(&out, &big, was_head) {
         Ok(ResponseStatus::Complete(head)) => head,
         other => panic!(
@@ -168,7 +231,11 @@ fn check_client_head(buf: &[u8], was_head: bool, client_http10: bool, client_kee
         ),
     };
     let text = String::from_utf8_lossy(&out);
-    assert_eq!(client.head_len, out.len(), "client head has extra bytes: {text:?}");
+    assert_eq!(
+        client.head_len,
+        out.len(),
+        "client head has extra bytes: {text:?}"
+    );
     assert_eq!(client.status, upstream.status, "{text:?}");
     let expected = match body {
         ClientBody::None => BodyFraming::None,
@@ -176,9 +243,14 @@ fn check_client_head(buf: &[u8], was_head: bool, client_http10: bool, client_kee
         ClientBody::Chunked => BodyFraming::Chunked,
         ClientBody::Dechunk | ClientBody::UntilClose => BodyFraming::UntilClose,
     };
-    assert_eq!(client.framing, expected, "client framing differs from the relay's: {text:?}");
+    assert_eq!(
+        client.framing, expected,
+        "client framing differs from the relay's: {text:?}"
+    );
     if body.ends_connection() || !keep_alive {
-        let close = values(&out, &client, "connection").iter().any(|v| contains_token(v, "close"));
+        let close = values(&out, &client, "connection")
+            .iter()
+            .any(|v| contains_token(v, "close"));
         assert!(close, "connection ends but no Connection: close: {text:?}");
     }
     // Hop-by-hop headers and those the upstream's Connection named are the gateway's own.
@@ -194,17 +266,29 @@ fn check_client_head(buf: &[u8], was_head: bool, client_http10: bool, client_kee
         let value = &out[h.value.clone()];
         if header_eq(name, "connection") {
             seen_connection += 1;
-            assert!(value == b"close" || value == b"keep-alive", "Connection: {:?} in {text:?}", value);
+            assert!(
+                value == b"close" || value == b"keep-alive",
+                "Connection: {:?} in {text:?}",
+                value
+            );
             continue;
         }
         if header_eq(name, "transfer-encoding") {
-            assert!(body == ClientBody::Chunked && value == b"chunked", "{text:?}");
+            assert!(
+                body == ClientBody::Chunked && value == b"chunked",
+                "{text:?}"
+            );
             continue;
         }
-        if header_eq(name, "content-length") || header_eq(name, "via") || header_eq(name, "server") {
+        if header_eq(name, "content-length") || header_eq(name, "via") || header_eq(name, "server")
+        {
             continue;
         }
-        assert!(!is_hop_by_hop(name), "hop-by-hop {:?} forwarded: {text:?}", String::from_utf8_lossy(name));
+        assert!(
+            !is_hop_by_hop(name),
+            "hop-by-hop {:?} forwarded: {text:?}",
+            String::from_utf8_lossy(name)
+        );
         assert!(
             !named.iter().any(|t| t.eq_ignore_ascii_case(name)),
             "{:?} named by Connection but forwarded: {text:?}",
@@ -214,10 +298,37 @@ fn check_client_head(buf: &[u8], was_head: bool, client_http10: bool, client_kee
     assert!(seen_connection <= 1, "{text:?}");
 }
 
+/// `SLUICE_FUZZ_SKIP_KNOWN=1` skips inputs that hit bugs already reported and kept as
+/// `regression-*` seeds, so that long runs can get past them; regress.sh never sets it.
+fn skip_known() -> bool {
+    static SKIP: OnceLock<bool> = OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var_os("SLUICE_FUZZ_SKIP_KNOWN").is_some_and(|v| v == "1"))
+}
+
+/// - regression-reason-missing / regression-reason-obs-text: httparse hands out a static `""`
+///   as the reason of `HTTP/1.1 200` (no reason) and of a reason with obs-text bytes, and
+///   `parse_response` computes its range by pointer subtraction from the buffer start.
+/// - regression-status-below-100: status `000`..`099` is accepted, and the client head then
+///   carries a one- or two-digit status code.
+fn hits_known_bug(buf: &[u8]) -> bool {
+    // httparse skips empty lines before the status line.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = buf[start..].split(|&b| b == b'\n').next().unwrap_or(&[]);
+    line.starts_with(b"HTTP/")
+        && line.len() >= 12
+        && (line.get(12) != Some(&b' ') || line.iter().any(|&b| b >= 0x80) || line[9] == b'0')
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, buf)) = data.split_first() else {
         return;
     };
+    if skip_known() && hits_known_bug(buf) {
+        return;
+    }
     let was_head = flags & 1 != 0;
     check(buf, &HeadLimits::default(), was_head);
     check(buf, &tiny_limits(buf.len()), was_head);
@@ -226,7 +337,10 @@ fuzz_target!(|data: &[u8]| {
         parse(buf, &HeadLimits::default(), true),
         parse(buf, &HeadLimits::default(), false),
     ) {
-        assert_eq!((a.head_len, a.status, &a.headers), (b.head_len, b.status, &b.headers));
+        assert_eq!(
+            (a.head_len, a.status, &a.headers),
+            (b.head_len, b.status, &b.headers)
+        );
     }
     check_client_head(buf, was_head, flags & 2 != 0, flags & 4 != 0);
 });

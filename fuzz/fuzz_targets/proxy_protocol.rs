@@ -42,7 +42,11 @@ fn split_points(len: usize) -> Vec<usize> {
 fuzz_target!(|data: &[u8]| {
     let whole = outcome(data);
     if let Ok(Some((len, addresses))) = &whole {
-        assert!(*len <= data.len(), "Complete({len}) longer than the input of {}", data.len());
+        assert!(
+            *len <= data.len(),
+            "Complete({len}) longer than the input of {}",
+            data.len()
+        );
         assert!(*len >= 15, "Complete({len}) shorter than any valid header");
         if let Some(a) = addresses {
             assert!(same_family(a.source, a.destination), "{a:?}");
@@ -51,9 +55,16 @@ fuzz_target!(|data: &[u8]| {
             assert!(*len <= 107, "v1 header of {len} bytes");
             assert!(data[..*len].ends_with(b"\r\n"));
         } else {
-            assert_eq!(*len, 16 + usize::from(u16::from_be_bytes([data[14], data[15]])));
+            assert_eq!(
+                *len,
+                16 + usize::from(u16::from_be_bytes([data[14], data[15]]))
+            );
         }
-        assert_eq!(outcome(&data[..*len]), whole, "the header alone parses differently");
+        assert_eq!(
+            outcome(&data[..*len]),
+            whole,
+            "the header alone parses differently"
+        );
     }
     if let Ok(None) = &whole {
         // Waiting for more bytes is only possible while a header could still fit.
@@ -65,7 +76,10 @@ fuzz_target!(|data: &[u8]| {
         let prefix = outcome(&data[..split]);
         match (&prefix, &whole) {
             (Ok(Some((n, _))), Ok(Some((m, _)))) => {
-                assert!(n == m && prefix == whole, "prefix of {split}: {prefix:?}, whole: {whole:?}")
+                assert!(
+                    n == m && prefix == whole,
+                    "prefix of {split}: {prefix:?}, whole: {whole:?}"
+                )
             }
             (Ok(Some(_)), _) => panic!("prefix of {split} Complete ({prefix:?}), whole: {whole:?}"),
             (Ok(None), _) => {}

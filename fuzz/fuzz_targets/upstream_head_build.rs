@@ -59,31 +59,60 @@ fn check(buf: &[u8], head: &RequestHead, trusted: bool, preserve_host: bool) {
     let text = String::from_utf8_lossy(&out);
 
     // The upstream parses what we send with the most generous limits it could have.
-    let limits = HeadLimits { max_head: 1 << 40, max_headers: MAX_HEADERS_CAP, max_uri: 1 << 40 };
+    let limits = HeadLimits {
+        max_head: 1 << 40,
+        max_headers: MAX_HEADERS_CAP,
+        max_uri: 1 << 40,
+    };
     let sent = match parse_request(&out, &limits, RequestHead::default()) {
         Ok(ParseStatus::Complete(sent)) => sent,
         Ok(ParseStatus::Partial) => panic!("upstream head is incomplete: {text:?}"),
         Err(e) => panic!("upstream head is refused ({e:?}): {text:?}"),
     };
-    assert_eq!(sent.head_len, out.len(), "bytes after the upstream head's end: {text:?}");
-    assert_eq!(&out[sent.method.clone()], &buf[head.method.clone()], "method changed: {text:?}");
+    assert_eq!(
+        sent.head_len,
+        out.len(),
+        "bytes after the upstream head's end: {text:?}"
+    );
+    assert_eq!(
+        &out[sent.method.clone()],
+        &buf[head.method.clone()],
+        "method changed: {text:?}"
+    );
     assert!(!sent.http10, "{text:?}");
-    assert_eq!(values(&out, &sent, "host").len(), 1, "not exactly one Host: {text:?}");
+    assert_eq!(
+        values(&out, &sent, "host").len(),
+        1,
+        "not exactly one Host: {text:?}"
+    );
     assert_eq!(sent.framing, head.framing, "framing changed: {text:?}");
-    assert_eq!(sent.explicit_zero_length, head.explicit_zero_length, "{text:?}");
+    assert_eq!(
+        sent.explicit_zero_length, head.explicit_zero_length,
+        "{text:?}"
+    );
     assert_eq!(sent.upgrade, head.upgrade, "upgrade changed: {text:?}");
-    assert!(sent.keep_alive, "client's Connection: close leaked: {text:?}");
+    assert!(
+        sent.keep_alive,
+        "client's Connection: close leaked: {text:?}"
+    );
     assert!(!sent.expect_continue, "Expect forwarded: {text:?}");
     let lengths = values(&out, &sent, "content-length");
     let codings = values(&out, &sent, "transfer-encoding");
     match head.framing {
         BodyFraming::Length(_) => assert!(lengths.len() == 1 && codings.is_empty(), "{text:?}"),
         BodyFraming::Chunked => {
-            assert!(lengths.is_empty() && codings == [b"chunked".as_slice()], "{text:?}")
+            assert!(
+                lengths.is_empty() && codings == [b"chunked".as_slice()],
+                "{text:?}"
+            )
         }
         _ => {
             assert!(codings.is_empty(), "{text:?}");
-            assert_eq!(lengths.len(), usize::from(head.explicit_zero_length), "{text:?}");
+            assert_eq!(
+                lengths.len(),
+                usize::from(head.explicit_zero_length),
+                "{text:?}"
+            );
         }
     }
 
@@ -102,8 +131,14 @@ fn check(buf: &[u8], head: &RequestHead, trusted: bool, preserve_host: bool) {
             b"keep-alive" | b"proxy-connection" | b"expect" => {
                 panic!("hop-by-hop {shown:?} forwarded: {text:?}")
             }
-            b"connection" => assert!(head.upgrade && value == b"upgrade", "Connection forwarded: {text:?}"),
-            b"upgrade" => assert!(head.upgrade, "Upgrade forwarded without an upgrade: {text:?}"),
+            b"connection" => assert!(
+                head.upgrade && value == b"upgrade",
+                "Connection forwarded: {text:?}"
+            ),
+            b"upgrade" => assert!(
+                head.upgrade,
+                "Upgrade forwarded without an upgrade: {text:?}"
+            ),
             b"te" => assert_eq!(value, b"trailers", "TE forwarded: {text:?}"),
             _ => {}
         }
@@ -116,7 +151,10 @@ fn check(buf: &[u8], head: &RequestHead, trusted: bool, preserve_host: bool) {
         );
     }
     for single in ["connection", "te", "x-real-ip", "x-forwarded-for"] {
-        assert!(values(&out, &sent, single).len() <= 1, "several {single}: {text:?}");
+        assert!(
+            values(&out, &sent, single).len() <= 1,
+            "several {single}: {text:?}"
+        );
     }
 }
 

@@ -56,6 +56,29 @@ impl ResponseHead {
     }
 }
 
+/// The reason phrase as it stands in the status line. Taken from the raw line rather than
+/// from httparse, which hands out a constant empty string (not a slice of `buf`) when the
+/// reason is missing or holds obs-text: an offset computed from that pointer is garbage
+/// (found by the http_response_head fuzz target: `HTTP/1.1 200\r\n` crashed the gateway).
+fn reason_range(buf: &[u8]) -> std::ops::Range<usize> {
+    // httparse accepts empty lines before the status line.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
+    let line_end = buf[start..]
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .map_or(buf.len(), |e| start + e);
+    // "HTTP/1.x NNN" is 12 bytes; a reason follows a single space.
+    let reason_start = start + 13;
+    if line_end > reason_start && buf.get(start + 12) == Some(&b' ') {
+        reason_start..line_end
+    } else {
+        0..0
+    }
+}
+
 pub enum ResponseStatus {
     Complete(ResponseHead),
     Partial,
@@ -97,12 +120,13 @@ pub fn parse_response(
         let start = s.as_ptr() as usize - base;
         start..start + s.len()
     };
+    if status < 100 {
+        // "HTTP/1.1 044" parses, but relaying it would give the client an invalid status line.
+        return Err(ResponseError::Malformed);
+    }
     head.head_len = head_len;
     head.status = status;
-    head.reason = match response.reason {
-        Some(reason) => offset(reason.as_bytes()),
-        None => 0..0,
-    };
+    head.reason = reason_range(buf);
     head.http10 = version == 0;
     head.headers.clear();
     head.connection_names_headers = false;
@@ -278,6 +302,33 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    #[test]
+    fn reason_phrase_edge_cases_found_by_fuzzing() {
+        let missing = b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n";
+        let head = parse(std::str::from_utf8(missing).unwrap(), false).unwrap();
+        assert_eq!(head.reason, 0..0);
+        let raw = b"HTTP/1.1 200 Gr\xfc\xdf\r\nContent-Length: 0\r\n\r\n";
+        let head = match parse_response(raw, &HeadLimits::default(), false, ResponseHead::default())
+            .unwrap()
+        {
+            ResponseStatus::Complete(head) => head,
+            ResponseStatus::Partial => panic!("partial"),
+        };
+        assert_eq!(&raw[head.reason.clone()], b"Gr\xfc\xdf");
+        let blank_lines = b"\r\nHTTP/1.1 101\n\n";
+        assert!(parse_response(
+            blank_lines,
+            &HeadLimits::default(),
+            true,
+            ResponseHead::default()
+        )
+        .is_ok());
+        assert_eq!(
+            parse("HTTP/1.1 044 X\r\n\r\n", false).err(),
+            Some(ResponseError::Malformed)
+        );
     }
 
     #[test]
