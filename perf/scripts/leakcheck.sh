@@ -33,7 +33,7 @@ valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak
     --log-file="$WORK/memcheck.log" target/debug/sluice start --config "$WORK/kong.yml" --workers 2 \
     --io-driver legacy --proxy-listen 127.0.0.1:$PROXY --admin-listen 127.0.0.1:$ADMIN >"$WORK/out.log" 2>&1 &
 VG=$!
-trap 'kill $NGINX 2>/dev/null; kill $VG 2>/dev/null; true' EXIT
+trap 'kill $NGINX 2>/dev/null || true; kill $VG 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q "proxy listening" "$WORK/out.log" 2>/dev/null && break; sleep 0.2; done
 wrk -t1 -c20 -d"${DURATION}s" "http://127.0.0.1:$PROXY/" | grep -E "requests in"
 for _ in 1 2 3; do
