@@ -322,11 +322,14 @@ fn check_partial(buf: &[u8], limits: &HeadLimits) -> Result<(), RequestError> {
     let request_line_done = memchr_newline(buf);
     // Only the target counts against the URI limit, so the verdict does not depend on how
     // the request line was split across reads (a long method is the head limit's business).
-    let target_so_far = buf
-        .iter()
-        .position(|&b| b == b' ')
-        .map_or(0, |space| buf.len() - space - 1);
-    if !request_line_done && target_so_far > limits.max_uri.saturating_add(" HTTP/1.1".len()) {
+    let target_so_far = match buf.iter().position(|&b| b == b' ') {
+        Some(first) => {
+            let rest = &buf[first + 1..];
+            rest.iter().position(|&b| b == b' ').unwrap_or(rest.len())
+        }
+        None => 0,
+    };
+    if !request_line_done && target_so_far > limits.max_uri {
         return Err(RequestError::UriTooLong);
     }
     if buf.len() >= limits.max_head {
