@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use sluice_balancer::{Target, Upstream};
-use sluice_plugins::{Access, LocalResponse, PluginCtx, Plugins};
+use sluice_plugins::{Access, LocalResponse, LogFacts, PluginCtx, Plugins, ResponseSource, Try};
 use sluice_router::{HeaderSource, RequestInfo};
 
 use crate::conn::{write_owned, BufferedStream, IoFailure};
@@ -48,6 +48,56 @@ pub struct Scratch {
     out: Option<Vec<u8>>,
     /// Plugin state of the current request (consumer, header edits, limits).
     plugins: PluginCtx,
+    /// What the log phase will report about the current request.
+    log: RequestLog,
+}
+
+/// Facts about the request in flight for the log phase. Timestamps are taken only when a log
+/// plugin is configured (`enabled`); status, source and sizes are plain stores.
+#[derive(Default)]
+struct RequestLog {
+    enabled: bool,
+    started: Option<Instant>,
+    route: Option<usize>,
+    service: Option<usize>,
+    status: u16,
+    source: ResponseSource,
+    request_bytes: u64,
+    response_bytes: u64,
+    upstream_sent: Option<Instant>,
+    upstream_head: Option<Instant>,
+    upstream_status: Option<u16>,
+    tries: Vec<Try>,
+    /// Path and query sent upstream.
+    upstream_uri: String,
+}
+
+impl RequestLog {
+    fn reset(&mut self, enabled: bool, started: Instant, head_len: usize) {
+        self.enabled = enabled;
+        self.started = Some(started);
+        self.route = None;
+        self.service = None;
+        self.status = 0;
+        self.source = ResponseSource::Exit;
+        self.request_bytes = head_len as u64;
+        self.response_bytes = 0;
+        self.upstream_sent = None;
+        self.upstream_head = None;
+        self.upstream_status = None;
+        self.tries.clear();
+        self.upstream_uri.clear();
+    }
+
+    fn answered(&mut self, status: u16, source: ResponseSource, bytes: usize) {
+        self.status = status;
+        self.source = source;
+        self.response_bytes = bytes as u64;
+    }
+
+    fn now(&self) -> Option<Instant> {
+        self.enabled.then(Instant::now)
+    }
 }
 
 impl Default for Scratch {
@@ -66,6 +116,7 @@ impl Scratch {
             hash_key: Vec::new(),
             out: Some(Vec::with_capacity(1024)),
             plugins: PluginCtx::new(),
+            log: RequestLog::default(),
         }
     }
 
@@ -172,6 +223,7 @@ async fn wait_for_request(ctx: &WorkerCtx, client: &mut Client) -> bool {
 /// One request, from its first buffered bytes to the end of its response.
 async fn serve_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut Scratch) -> After {
     let settings = &ctx.shared.settings;
+    let started = Instant::now();
     match read_head(ctx, client, scratch).await {
         HeadRead::Ready => {}
         HeadRead::Closed => return After::Close,
@@ -189,7 +241,64 @@ async fn serve_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut S
     }
     client.requests += 1;
     ctx.stats().requests.fetch_add(1, Ordering::Relaxed);
-    handle_request(ctx, client, scratch).await
+    let snapshot = ctx.snapshot();
+    scratch.plugins.clear();
+    scratch.log.reset(
+        snapshot.plugins.has_log_plugins(),
+        started,
+        scratch.head.head_len,
+    );
+    let after = handle_request(ctx, client, scratch, &snapshot).await;
+    if scratch.log.enabled {
+        log_phase(ctx, client, scratch, &snapshot);
+    }
+    after
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Log phase: reports the finished request to the log plugins it selected.
+fn log_phase(ctx: &WorkerCtx, client: &Client, scratch: &mut Scratch, snapshot: &Snapshot) {
+    let end = Instant::now();
+    let log = &scratch.log;
+    let started = log.started.unwrap_or(end);
+    let request_ms = millis(end.saturating_duration_since(started));
+    let latencies = match (log.upstream_sent, log.upstream_head) {
+        (Some(sent), Some(head)) => sluice_plugins::Latencies {
+            kong_ms: millis(sent.saturating_duration_since(started))
+                + millis(end.saturating_duration_since(head)),
+            proxy_ms: Some(millis(head.saturating_duration_since(sent))),
+            request_ms,
+            receive_ms: millis(end.saturating_duration_since(head)),
+        },
+        _ => sluice_plugins::Latencies {
+            kong_ms: request_ms,
+            proxy_ms: None,
+            request_ms,
+            receive_ms: 0.0,
+        },
+    };
+    let started_at_ms =
+        (unix_now() * 1000.0) as u64 - end.saturating_duration_since(started).as_millis() as u64;
+    let facts = LogFacts {
+        worker: ctx.index,
+        route: log.route,
+        service: log.service,
+        status: log.status,
+        source: log.source,
+        request_bytes: log.request_bytes,
+        response_bytes: log.response_bytes,
+        started_at_ms,
+        latencies,
+        upstream_uri: &log.upstream_uri,
+        upstream_status: log.upstream_status,
+        tries: &log.tries,
+        client_ip: client.facts.client_ip,
+        server_port: client.facts.server_port,
+    };
+    snapshot.plugins.log(&facts, &mut scratch.plugins);
 }
 
 enum HeadRead {
@@ -240,8 +349,12 @@ impl HeaderSource for HeadHeaders<'_> {
     }
 }
 
-async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut Scratch) -> After {
-    let snapshot = ctx.snapshot();
+async fn handle_request(
+    ctx: &Rc<WorkerCtx>,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    snapshot: &Snapshot,
+) -> After {
     let head_only = scratch.head.method_kind() == Method::Head;
     if let (BodyFraming::Length(n), Some(limit)) =
         (scratch.head.framing, ctx.shared.settings.max_body_size)
@@ -250,11 +363,24 @@ async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut 
             return reply_failure(ctx, client, scratch, Failure::BodyTooLarge, head_only).await;
         }
     }
-    let routed = match route(&snapshot, client, scratch) {
+    let routed = match route(snapshot, client, scratch) {
         Ok(routed) => routed,
-        Err(failure) => return reply_failure(ctx, client, scratch, failure, head_only).await,
+        Err(failure) => {
+            if scratch.log.enabled {
+                let view = PluginRequest {
+                    head: &scratch.head,
+                    buf: client.io.pending(),
+                    path: &scratch.path,
+                    client_ip: client.facts.client_ip,
+                    service: None,
+                };
+                snapshot.plugins.unrouted(&view, &mut scratch.plugins);
+            }
+            return reply_failure(ctx, client, scratch, failure, head_only).await;
+        }
     };
-    scratch.plugins.clear();
+    scratch.log.route = Some(routed.route);
+    scratch.log.service = routed.service;
     if !snapshot.plugins.is_empty() {
         let view = PluginRequest {
             head: &scratch.head,
@@ -272,7 +398,7 @@ async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut 
                 ctx,
                 client,
                 scratch,
-                &snapshot,
+                snapshot,
                 routed.route,
                 local,
                 head_only,
@@ -319,7 +445,7 @@ async fn handle_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut 
         preserve_host,
         strip_len,
     };
-    proxy_with_retries(ctx, client, scratch, &snapshot, &attempt, upstream).await
+    proxy_with_retries(ctx, client, scratch, snapshot, &attempt, upstream).await
 }
 
 /// The route a request matched, with what the later phases need from the match.
@@ -421,6 +547,17 @@ impl sluice_plugins::RequestView for PluginRequest<'_> {
     fn service(&self) -> Option<usize> {
         self.service
     }
+    fn raw_target(&self) -> &[u8] {
+        if self.head.path.is_empty() {
+            return b"/";
+        }
+        let end = self
+            .head
+            .query
+            .as_ref()
+            .map_or(self.head.path.end, |q| q.end);
+        self.buf.get(self.head.path.start..end).unwrap_or(b"/")
+    }
 }
 
 /// The upstream response head as plugins see it.
@@ -503,6 +640,9 @@ async fn reply_local(
         close,
         head_only,
     );
+    scratch
+        .log
+        .answered(local.status, ResponseSource::Exit, out.len());
     let (result, out) = write_owned(
         &mut client.io.stream,
         out,
@@ -670,6 +810,7 @@ async fn reply_failure(
     out.clear();
     let (status, message) = failure.status_and_message();
     write_json_response(&mut out, status, message, close, head_only);
+    scratch.log.answered(status, failure.source(), out.len());
     let (result, out) = write_owned(
         &mut client.io.stream,
         out,
@@ -719,6 +860,28 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<UpstreamConn, Io
     })
 }
 
+/// Notes a try for the log phase (and, on the first, the URI sent upstream).
+fn record_try(scratch: &mut Scratch, buf: &[u8], addr: SocketAddr) {
+    let log = &mut scratch.log;
+    if log.tries.is_empty() {
+        log.upstream_uri.push_str(&scratch.upstream_path);
+        let query = match &scratch.plugins.new_query {
+            Some(q) => Some(q.as_bytes()),
+            None => scratch.head.query.clone().and_then(|q| buf.get(q)),
+        };
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            log.upstream_uri.push('?');
+            log.upstream_uri.push_str(&String::from_utf8_lossy(q));
+        }
+    }
+    log.tries.push(Try {
+        ip: addr.ip(),
+        port: addr.port(),
+        balancer_start_ms: (unix_now() * 1000.0) as u64,
+        balancer_latency_ms: 0,
+    });
+}
+
 /// One try against one target: connect (or reuse), send, receive, relay.
 async fn try_target(
     ctx: &Rc<WorkerCtx>,
@@ -733,6 +896,9 @@ async fn try_target(
     let head_len = scratch.head.head_len;
     let framing = scratch.head.framing;
     let resendable = framing == BodyFraming::None && scratch.head.method_kind().is_idempotent();
+    if scratch.log.enabled {
+        record_try(scratch, client.io.pending(), addr);
+    }
 
     // A pooled connection may have been closed by the upstream while idle; such a request is
     // sent once more on a fresh connection when it is safe to resend.
@@ -797,6 +963,7 @@ async fn try_target(
         if body_sent {
             if let BodyFraming::Length(n) = framing {
                 client.io.consume(n as usize);
+                scratch.log.request_bytes = (head_len as u64).saturating_add(n);
             }
         } else if framing != BodyFraming::None {
             if scratch.head.expect_continue {
@@ -822,7 +989,9 @@ async fn try_target(
             )
             .await;
             match relayed {
-                Ok(()) => {}
+                Ok(body_bytes) => {
+                    scratch.log.request_bytes = (head_len as u64).saturating_add(body_bytes);
+                }
                 Err(RelayError::Source(SourceError::TooLarge)) => {
                     // The upstream got a partial request; that connection is dropped here.
                     let failure = Failure::BodyTooLarge;
@@ -840,11 +1009,13 @@ async fn try_target(
             }
         }
 
+        scratch.log.upstream_sent = scratch.log.now();
         match read_response_head(&mut upstream, scratch, service.read_timeout).await {
             Ok(()) => {
                 if framing == BodyFraming::None {
                     client.io.consume(head_len);
                 }
+                scratch.log.upstream_head = scratch.log.now();
                 break upstream;
             }
             Err(ReadHeadError::Closed | ReadHeadError::Io) if reused && resendable => continue,
@@ -965,6 +1136,11 @@ async fn relay_response(
         edits,
     );
     upstream.io.consume(response_head_len);
+    let status = scratch.response.status;
+    scratch
+        .log
+        .answered(status, ResponseSource::Service, out.len());
+    scratch.log.upstream_status = Some(status);
     let (written, out) =
         write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
     scratch.out = out;
@@ -975,7 +1151,7 @@ async fn relay_response(
         return After::Upgrade(upstream);
     }
     let relayed = match body {
-        ClientBody::None => Ok(()),
+        ClientBody::None => Ok(0),
         ClientBody::Length(_) | ClientBody::Chunked | ClientBody::UntilClose => {
             relay_body(
                 &mut upstream.io,
@@ -999,9 +1175,10 @@ async fn relay_response(
             .await
         }
     };
-    if relayed.is_err() {
+    match relayed {
+        Ok(body_bytes) => scratch.log.response_bytes += body_bytes,
         // A truncated body must not look complete: closing is the only honest signal left.
-        return After::Close;
+        Err(_) => return After::Close,
     }
     if scratch.response.keep_alive && scratch.response.framing != BodyFraming::UntilClose {
         ctx.pool.checkin(upstream);

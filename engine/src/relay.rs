@@ -29,7 +29,8 @@ pub enum SourceError {
 
 /// Copies one body of `framing` from `src` (its buffered bytes first) to `dst`, leaving any
 /// bytes after the body (a pipelined request) in `src`'s buffer. `max_chunked` bounds a
-/// chunked body's size on the wire (a Content-Length is checked before relaying).
+/// chunked body's size on the wire (a Content-Length is checked before relaying). Returns the
+/// number of bytes relayed (as on the wire, chunk framing included).
 pub async fn relay_body(
     src: &mut BufferedStream,
     dst: &mut TcpStream,
@@ -38,9 +39,9 @@ pub async fn relay_body(
     write_timeout: Duration,
     max_trailer: usize,
     max_chunked: Option<u64>,
-) -> Result<(), RelayError> {
+) -> Result<u64, RelayError> {
     match framing {
-        BodyFraming::None => Ok(()),
+        BodyFraming::None => Ok(0),
         BodyFraming::Length(total) => {
             let mut remaining = total;
             while remaining > 0 {
@@ -51,7 +52,7 @@ pub async fn relay_body(
                 forward(src, take, dst, write_timeout).await?;
                 remaining -= take as u64;
             }
-            Ok(())
+            Ok(total)
         }
         BodyFraming::Chunked => {
             let mut scanner = ChunkedScanner::new(max_trailer);
@@ -69,33 +70,39 @@ pub async fn relay_body(
                 }
                 forward(src, take, dst, write_timeout).await?;
                 if scanner.is_done() {
-                    return Ok(());
+                    return Ok(total);
                 }
             }
         }
-        BodyFraming::UntilClose => loop {
-            if src.pending_len() == 0 {
-                match src.fill(BODY_READ, read_timeout).await {
-                    Ok(0) => return Ok(()),
-                    Ok(_) => {}
-                    Err(e) => return Err(RelayError::Source(SourceError::Io(e))),
+        BodyFraming::UntilClose => {
+            let mut total: u64 = 0;
+            loop {
+                if src.pending_len() == 0 {
+                    match src.fill(BODY_READ, read_timeout).await {
+                        Ok(0) => return Ok(total),
+                        Ok(_) => {}
+                        Err(e) => return Err(RelayError::Source(SourceError::Io(e))),
+                    }
                 }
+                let take = src.pending_len();
+                forward(src, take, dst, write_timeout).await?;
+                total += take as u64;
             }
-            let take = src.pending_len();
-            forward(src, take, dst, write_timeout).await?;
-        },
+        }
     }
 }
 
 /// Copies a chunked body as plain bytes (for HTTP/1.0 clients, which cannot read chunked).
+/// Returns the number of bytes written.
 pub async fn relay_dechunked(
     src: &mut BufferedStream,
     dst: &mut TcpStream,
     read_timeout: Duration,
     write_timeout: Duration,
     max_trailer: usize,
-) -> Result<(), RelayError> {
+) -> Result<u64, RelayError> {
     let mut scanner = ChunkedScanner::new(max_trailer);
+    let mut total: u64 = 0;
     let mut out: Option<Vec<u8>> = Some(Vec::with_capacity(BODY_READ));
     loop {
         if src.pending_len() == 0 {
@@ -119,6 +126,7 @@ pub async fn relay_dechunked(
         }
         src.consume(consumed);
         if !payload.is_empty() {
+            total += payload.len() as u64;
             let (written, buf) = write_owned(dst, payload, write_timeout).await;
             written.map_err(RelayError::Destination)?;
             out = buf;
@@ -126,7 +134,7 @@ pub async fn relay_dechunked(
             out = Some(payload);
         }
         if scanner.is_done() {
-            return Ok(());
+            return Ok(total);
         }
     }
 }

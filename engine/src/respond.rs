@@ -28,6 +28,21 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Kong's response source: deliberate answers are `exit`, failed proxying is `error`.
+    pub fn source(self) -> sluice_plugins::ResponseSource {
+        match self {
+            Failure::BadRequest(_)
+            | Failure::InvalidPath
+            | Failure::NoRoute
+            | Failure::NoService
+            | Failure::BodyTooLarge => sluice_plugins::ResponseSource::Exit,
+            Failure::BadGateway
+            | Failure::Unavailable
+            | Failure::NameResolution
+            | Failure::GatewayTimeout => sluice_plugins::ResponseSource::Error,
+        }
+    }
+
     pub fn status_and_message(self) -> (u16, &'static str) {
         match self {
             Failure::BadRequest(e) => {

@@ -146,8 +146,11 @@ fn services_and_routes_crud() {
         404,
     );
     expect(&gw.admin("DELETE", "/services", None), 405);
-    // Not implemented yet on purpose (the plugins work owns it).
-    expect(&gw.admin("GET", "/metrics", None), 404);
+    // The prometheus exposition is always there (node metrics even without the plugin).
+    let metrics = gw.admin("GET", "/metrics", None);
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.text().contains("kong_nginx_requests_total{"));
+    expect(&gw.admin("POST", "/metrics", None), 405);
 }
 
 #[test]
@@ -443,7 +446,7 @@ fn consumers_credentials_and_plugins() {
         &gw.admin(
             "POST",
             "/services/svc/plugins",
-            Some(json!({"name": "prometheus"})),
+            Some(json!({"name": "jwt"})),
         ),
         400,
     );

@@ -100,7 +100,7 @@ fn invalid_input_changes_nothing() {
         400,
     );
     expect(
-        &gw.admin("POST", "/plugins", Some(json!({"name": "prometheus"}))),
+        &gw.admin("POST", "/plugins", Some(json!({"name": "jwt"}))),
         400,
     );
     expect(&gw.admin("POST", "/services", Some(json!([1, 2]))), 400);

@@ -175,7 +175,7 @@ services:
       - name: bad-regex
         paths: ["~/(unclosed"]
     plugins:
-      - name: prometheus
+      - name: jwt
 "#;
     let output = sluice_check(compile_bad);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -366,7 +366,7 @@ fn consumer_scoped_plugin_takes_precedence_after_authentication() {
 fn unknown_plugins_and_bad_plugin_config_are_refused_with_paths() {
     let output = support::sluice_check(&config(
         "http://127.0.0.1:9",
-        "plugins:\n  - name: prometheus\n  - name: rate-limiting\n    config:\n      minute: -1\n",
+        "plugins:\n  - name: jwt\n  - name: rate-limiting\n    config:\n      minute: -1\n",
     ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());

@@ -60,6 +60,10 @@ pub trait RequestView {
     fn content_length(&self) -> Option<u64>;
     fn is_chunked(&self) -> bool;
     fn service(&self) -> Option<usize>;
+    /// The request target as the client sent it (path and query, not normalised).
+    fn raw_target(&self) -> &[u8] {
+        self.path().as_bytes()
+    }
 }
 
 /// The upstream (or gateway-generated) response head.
@@ -168,6 +172,10 @@ pub struct PluginCtx {
     pub(crate) cors_preflight: bool,
     /// Scratch space (rate-limit keys).
     pub(crate) scratch: String,
+    /// Request part of the log entry, captured in access when a log plugin will run.
+    pub(crate) log_request: Option<Box<crate::logging::CapturedRequest>>,
+    /// Response headers for the log entry, captured in header filter.
+    pub(crate) log_response_headers: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl PluginCtx {
@@ -190,5 +198,7 @@ impl PluginCtx {
         self.origin = None;
         self.cors_preflight = false;
         self.scratch.clear();
+        self.log_request = None;
+        self.log_response_headers = None;
     }
 }

@@ -15,6 +15,8 @@ mod correlation;
 mod cors;
 mod ctx;
 mod ip_restriction;
+mod logging;
+mod prometheus;
 mod rate_limiting;
 mod size_limiting;
 mod termination;
@@ -27,6 +29,8 @@ use std::sync::{Arc, Mutex};
 pub use ctx::{
     Access, HeaderEdits, LocalResponse, PluginCtx, RequestView, ResponseView, JSON_CONTENT_TYPE,
 };
+pub use logging::{Latencies, LogFacts, ResponseSource, Try};
+pub use prometheus::{escape_label as prometheus_escape, header as prometheus_header};
 /// Start and end (unix seconds, UTC) of rate-limiting's fixed window for period index `p`
 /// (0 second .. 5 year) containing `now`.
 pub use rate_limiting::window as rate_limit_window;
@@ -85,6 +89,8 @@ pub struct PluginError {
 pub struct PluginState {
     pub(crate) counters: rate_limiting::Counters,
     pub(crate) ids: correlation::IdGen,
+    pub(crate) metrics: prometheus::Metrics,
+    pub(crate) sinks: Arc<logging::Sinks>,
     /// Stable small numbers for plugin identities (plugin id, or scope + config when no id).
     identities: Mutex<HashMap<String, u64>>,
 }
@@ -96,6 +102,18 @@ impl std::fmt::Debug for PluginState {
 }
 
 impl PluginState {
+    /// Kong's traffic metrics (prometheus plugin) in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.metrics.render(out);
+    }
+
+    /// Log entries dropped so far (full queues, failed writes, undeliverable batches).
+    pub fn dropped_log_entries(&self) -> u64 {
+        self.sinks
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn identity(&self, key: String) -> u64 {
         let mut map = match self.identities.lock() {
             Ok(m) => m,
@@ -118,6 +136,9 @@ pub const PRIORITIES: &[(&str, u32)] = &[
     ("rate-limiting", 910),
     ("request-transformer", 801),
     ("response-transformer", 800),
+    ("prometheus", 13),
+    ("http-log", 12),
+    ("file-log", 9),
     ("request-termination", 2),
 ];
 
@@ -154,6 +175,39 @@ pub(crate) enum Kind {
     RequestTransformer(transformer::RequestTransformer),
     ResponseTransformer(transformer::ResponseTransformer),
     RequestTermination(termination::RequestTermination),
+    Prometheus(prometheus::Prometheus),
+    FileLog(logging::FileLog),
+    HttpLog(logging::HttpLog),
+}
+
+impl Kind {
+    /// Plugins whose work is in the log phase: they take part even in requests an earlier
+    /// plugin answered (Kong collects them for the log phase regardless).
+    fn logs(&self) -> bool {
+        matches!(
+            self,
+            Kind::Prometheus(_) | Kind::FileLog(_) | Kind::HttpLog(_)
+        )
+    }
+
+    /// Log plugins that write Kong's serialized entry (and so capture request details).
+    fn serializes(&self) -> bool {
+        matches!(self, Kind::FileLog(_) | Kind::HttpLog(_))
+    }
+}
+
+/// What the log phase reports about a route or service: its metric label (name, else id) and
+/// the entity as the serializer embeds it.
+#[derive(Debug, Clone, Default)]
+pub struct EntityInfo {
+    pub label: String,
+    pub json: serde_json::Value,
+}
+
+#[derive(Default)]
+struct EntityMeta {
+    label: u32,
+    json: serde_json::Value,
 }
 
 pub(crate) struct Instance {
@@ -233,7 +287,14 @@ pub struct Plugins {
     instances: Vec<Instance>,
     /// Per route: groups in priority order.
     chains: Vec<Vec<Group>>,
+    /// Global (unscoped) plugins: the chain of requests that matched no route.
+    global_chain: Vec<Group>,
     consumers: Consumers,
+    /// Metric label id per consumer (username, else custom_id, else id).
+    consumer_labels: Vec<u32>,
+    routes: Vec<EntityMeta>,
+    services: Vec<EntityMeta>,
+    has_log_plugins: bool,
     state: Arc<PluginState>,
 }
 
@@ -253,7 +314,12 @@ impl Plugins {
         Plugins {
             instances: Vec::new(),
             chains: Vec::new(),
+            global_chain: Vec::new(),
             consumers: Consumers::build(&[]),
+            consumer_labels: Vec::new(),
+            routes: Vec::new(),
+            services: Vec::new(),
+            has_log_plugins: false,
             state: Arc::new(PluginState::default()),
         }
     }
@@ -305,36 +371,40 @@ impl Plugins {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut chains = Vec::with_capacity(route_services.len());
-        for (r, svc) in route_services.iter().enumerate() {
-            let mut groups: Vec<(u32, &'static str, Group)> = Vec::new();
-            for &(i, service, route) in &scopes {
-                if route.is_some_and(|x| x != r) || service.is_some_and(|s| Some(s) != *svc) {
-                    continue;
-                }
-                let inst = &instances[i];
-                let rank = scope_rank(route.is_some(), service.is_some(), inst.consumer.is_some());
-                match groups.iter_mut().find(|(_, n, _)| *n == inst.name) {
-                    Some((_, _, g)) => g.candidates.push((rank, inst.consumer, i)),
-                    None => groups.push((
-                        inst.priority,
-                        inst.name,
-                        Group {
-                            candidates: vec![(rank, inst.consumer, i)],
-                        },
-                    )),
-                }
-            }
-            for (_, _, g) in &mut groups {
-                g.candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-            }
-            groups.sort_by_key(|g| std::cmp::Reverse(g.0));
-            chains.push(groups.into_iter().map(|(_, _, g)| g).collect());
-        }
+        let chains = route_services
+            .iter()
+            .enumerate()
+            .map(|(r, svc)| build_chain(&instances, &scopes, Some((r, *svc))))
+            .collect();
+        let global_chain = build_chain(&instances, &scopes, None);
+        let consumer_labels = consumers
+            .list
+            .iter()
+            .map(|c| {
+                let label = c
+                    .username
+                    .as_deref()
+                    .or(c.custom_id.as_deref())
+                    .unwrap_or(&c.id);
+                state.metrics.intern(label)
+            })
+            .collect();
+        let has_log_plugins = instances.iter().any(|i| i.kind.logs());
+        let routes = (0..route_services.len())
+            .map(|r| EntityMeta {
+                label: state.metrics.intern(&r.to_string()),
+                json: serde_json::Value::Null,
+            })
+            .collect();
         Ok(Plugins {
             instances,
             chains,
+            global_chain,
             consumers,
+            consumer_labels,
+            routes,
+            services: Vec::new(),
+            has_log_plugins,
             state,
         })
     }
@@ -370,16 +440,118 @@ impl Plugins {
         let Some(chain) = self.chains.get(route) else {
             return Access::Continue;
         };
+        let mut answer = Access::Continue;
         for g in chain {
             let Some(i) = g.resolve(ctx.consumer) else {
                 continue;
             };
+            if let Access::Respond(_) = answer {
+                // Answered already: only the log plugins still take part (they log the answer).
+                if self.instances[i].kind.logs() {
+                    ctx.selected.push(i);
+                    self.capture_request(i, req, ctx);
+                }
+                continue;
+            }
             ctx.selected.push(i);
-            if let Access::Respond(r) = self.run_access(i, route, req, ctx, now) {
-                return Access::Respond(r);
+            answer = self.run_access(i, route, req, ctx, now);
+        }
+        answer
+    }
+
+    /// For a request that matched no route: selects the global log plugins so that the
+    /// answer (404) is logged and counted, as Kong does.
+    pub fn unrouted(&self, req: &dyn RequestView, ctx: &mut PluginCtx) {
+        ctx.access_ran = true;
+        for g in &self.global_chain {
+            if let Some(i) = g.resolve(None) {
+                if self.instances[i].kind.logs() {
+                    ctx.selected.push(i);
+                    self.capture_request(i, req, ctx);
+                }
             }
         }
-        Access::Continue
+    }
+
+    fn capture_request(&self, i: usize, req: &dyn RequestView, ctx: &mut PluginCtx) {
+        if self.instances[i].kind.serializes() {
+            logging::capture_request(req, ctx);
+        }
+    }
+
+    /// Whether any log-phase plugin is configured (the engine then measures latencies).
+    pub fn has_log_plugins(&self) -> bool {
+        self.has_log_plugins
+    }
+
+    /// Whether an enabled prometheus instance asks for `upstream_target_health`.
+    pub fn wants_upstream_health_metrics(&self) -> bool {
+        self.instances
+            .iter()
+            .any(|i| matches!(&i.kind, Kind::Prometheus(p) if p.upstream_health_metrics))
+    }
+
+    /// Names the routes and services for metric labels and log entries (call after `compile`;
+    /// without it routes are labelled by index and entries carry no entity).
+    pub fn describe_entities(&mut self, routes: Vec<EntityInfo>, services: Vec<EntityInfo>) {
+        let metrics = &self.state.metrics;
+        let meta = |e: EntityInfo| EntityMeta {
+            label: metrics.intern(&e.label),
+            json: e.json,
+        };
+        self.routes = routes.into_iter().map(meta).collect();
+        self.services = services.into_iter().map(meta).collect();
+    }
+
+    /// Log phase, after the response was sent: runs the log plugins the request selected.
+    pub fn log(&self, facts: &LogFacts<'_>, ctx: &mut PluginCtx) {
+        let mut entry: Option<Vec<u8>> = None;
+        for &i in &ctx.selected {
+            match &self.instances[i].kind {
+                Kind::Prometheus(p) => {
+                    let labels = (
+                        facts
+                            .service
+                            .and_then(|s| self.services.get(s))
+                            .map_or(0, |m| m.label),
+                        facts
+                            .route
+                            .and_then(|r| self.routes.get(r))
+                            .map_or(0, |m| m.label),
+                        ctx.consumer
+                            .and_then(|c| self.consumer_labels.get(c))
+                            .copied()
+                            .unwrap_or(0),
+                    );
+                    p.log(facts, labels, &self.state.metrics);
+                }
+                Kind::FileLog(p) => p.log(entry.get_or_insert_with(|| self.entry(facts, ctx))),
+                Kind::HttpLog(p) => p.log(entry.get_or_insert_with(|| self.entry(facts, ctx))),
+                _ => {}
+            }
+        }
+    }
+
+    fn entry(&self, facts: &LogFacts<'_>, ctx: &PluginCtx) -> Vec<u8> {
+        fn json_of(m: Option<&EntityMeta>) -> Option<&serde_json::Value> {
+            m.map(|m| &m.json).filter(|j| !j.is_null())
+        }
+        let consumer = ctx
+            .consumer
+            .and_then(|c| self.consumers.list.get(c))
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id,
+                    "username": c.username,
+                    "custom_id": c.custom_id,
+                })
+            });
+        let entities = logging::EntityJson {
+            route: json_of(facts.route.and_then(|r| self.routes.get(r))),
+            service: json_of(facts.service.and_then(|s| self.services.get(s))),
+            consumer,
+        };
+        serde_json::to_vec(&logging::serialize(facts, ctx, entities)).unwrap_or_default()
     }
 
     fn run_access(
@@ -403,6 +575,11 @@ impl Plugins {
             Kind::RequestTransformer(p) => p.access(req, ctx),
             Kind::ResponseTransformer(_) => Access::Continue,
             Kind::RequestTermination(p) => p.access(req),
+            Kind::FileLog(_) | Kind::HttpLog(_) => {
+                logging::capture_request(req, ctx);
+                Access::Continue
+            }
+            Kind::Prometheus(_) => Access::Continue,
         }
     }
 
@@ -430,9 +607,52 @@ impl Plugins {
             Kind::CorrelationId(p) => p.header_filter(ctx),
             Kind::Cors(p) => p.header_filter(resp, ctx),
             Kind::ResponseTransformer(p) => p.header_filter(resp, ctx),
+            Kind::FileLog(_) | Kind::HttpLog(_) => logging::capture_response(resp, ctx),
             _ => {}
         }
     }
+}
+
+/// The groups that can apply to one route (`Some((route, its service))`), or to requests that
+/// matched no route (`None`: only global plugins), in priority order.
+fn build_chain(
+    instances: &[Instance],
+    scopes: &[(usize, Option<usize>, Option<usize>)],
+    route: Option<(usize, Option<usize>)>,
+) -> Vec<Group> {
+    let mut groups: Vec<(u32, &'static str, Group)> = Vec::new();
+    for &(i, service, scope_route) in scopes {
+        let applies = match route {
+            Some((r, svc)) => {
+                scope_route.is_none_or(|x| x == r) && service.is_none_or(|s| Some(s) == svc)
+            }
+            None => scope_route.is_none() && service.is_none(),
+        };
+        if !applies {
+            continue;
+        }
+        let inst = &instances[i];
+        let rank = scope_rank(
+            scope_route.is_some(),
+            service.is_some(),
+            inst.consumer.is_some(),
+        );
+        match groups.iter_mut().find(|(_, n, _)| *n == inst.name) {
+            Some((_, _, g)) => g.candidates.push((rank, inst.consumer, i)),
+            None => groups.push((
+                inst.priority,
+                inst.name,
+                Group {
+                    candidates: vec![(rank, inst.consumer, i)],
+                },
+            )),
+        }
+    }
+    for (_, _, g) in &mut groups {
+        g.candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.0));
+    groups.into_iter().map(|(_, _, g)| g).collect()
 }
 
 fn build_kind(
@@ -473,6 +693,18 @@ fn build_kind(
         }
         "request-termination" => {
             Kind::RequestTermination(termination::RequestTermination::compile(c)?)
+        }
+        "prometheus" => Kind::Prometheus(prometheus::Prometheus::compile(c)?),
+        "file-log" => Kind::FileLog(logging::FileLog::compile(c, &state.sinks)?),
+        "http-log" => {
+            let identity = match &spec.id {
+                Some(id) => format!("id:{id}"),
+                None => format!(
+                    "scope:{:?}:{:?}:{:?}",
+                    spec.service, spec.route, spec.consumer
+                ),
+            };
+            Kind::HttpLog(logging::HttpLog::compile(c, &identity, &state.sinks)?)
         }
         _ => return None,
     })

@@ -14,6 +14,8 @@ fn sample(name: &str) -> serde_json::Value {
         "acl" => json!({"allow": ["admins", "users", ""]}),
         "rate-limiting" => json!({"minute": 1000}),
         "request-termination" => json!({"trigger": "x-never"}),
+        "file-log" => json!({"path": "/dev/null"}),
+        "http-log" => json!({"http_endpoint": "http://127.0.0.1:9/logs"}),
         _ => json!({}),
     }
 }
@@ -31,12 +33,15 @@ fn priorities_match_kong() {
         ("rate-limiting", 910),
         ("request-transformer", 801),
         ("response-transformer", 800),
+        ("prometheus", 13),
+        ("http-log", 12),
+        ("file-log", 9),
         ("request-termination", 2),
     ];
     for (name, prio) in table {
         assert_eq!(priority(name), Some(prio), "{name}");
     }
-    assert_eq!(priority("prometheus"), None);
+    assert_eq!(priority("jwt"), None);
 }
 
 #[test]
@@ -212,12 +217,6 @@ fn empty_plugins_continue() {
 #[test]
 fn config_validation_errors_name_the_field() {
     let cases: Vec<(&str, serde_json::Value, &str, &str)> = vec![
-        (
-            "prometheus",
-            json!({}),
-            "plugins[0].name",
-            "plugin 'prometheus' is not available in this build",
-        ),
         (
             "jwt",
             json!({}),
@@ -557,4 +556,84 @@ fn consumer_scoped_rate_limit_overrides_global_after_auth() {
     };
     assert_eq!(limit("alice-key").as_deref(), Some("1"));
     assert_eq!(limit("bob-key").as_deref(), Some("3"));
+}
+
+fn facts(status: u16, source: ResponseSource) -> LogFacts<'static> {
+    LogFacts {
+        worker: 0,
+        route: Some(0),
+        service: Some(0),
+        status,
+        source,
+        request_bytes: 40,
+        response_bytes: 100,
+        started_at_ms: 1_000_000_000,
+        latencies: Latencies {
+            kong_ms: 1.0,
+            proxy_ms: None,
+            request_ms: 1.0,
+            receive_ms: 0.0,
+        },
+        upstream_uri: "",
+        upstream_status: None,
+        tries: &[],
+        client_ip: "10.0.0.1".parse().unwrap(),
+        server_port: 8000,
+    }
+}
+
+#[test]
+fn log_plugins_still_log_a_request_an_earlier_plugin_answered() {
+    let state = Arc::new(PluginState::default());
+    let specs = vec![
+        plugin("key-auth", json!({})),
+        plugin("prometheus", json!({"status_code_metrics": true})),
+        plugin("request-termination", json!({})),
+    ];
+    let p = Plugins::compile(&specs, &consumers(), &[Some(0)], Arc::clone(&state)).unwrap();
+    assert!(p.has_log_plugins());
+    // No key: key-auth answers 401; request-termination (priority 2) never runs, prometheus
+    // (priority 13) is still selected for the log phase.
+    let mut ctx = PluginCtx::default();
+    let answer = p.access(0, &Req::get("/"), &mut ctx, 1_000_000.0);
+    assert_eq!(respond(answer).status, 401);
+    p.log(&facts(401, ResponseSource::Exit), &mut ctx);
+    let mut text = String::new();
+    state.render_metrics(&mut text);
+    assert!(
+        text.contains(
+            "kong_http_requests_total{service=\"\",route=\"0\",code=\"401\",source=\"exit\",workspace=\"default\",consumer=\"\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn unrouted_requests_select_only_global_log_plugins() {
+    let state = Arc::new(PluginState::default());
+    let specs = vec![
+        plugin("prometheus", json!({"status_code_metrics": true})),
+        plugin("key-auth", json!({})),
+        scoped(
+            "file-log",
+            json!({"path": "/dev/null"}),
+            Some(0),
+            None,
+            None,
+        ),
+    ];
+    let p = Plugins::compile(&specs, &consumers(), &[Some(0)], Arc::clone(&state)).unwrap();
+    let mut ctx = PluginCtx::default();
+    p.unrouted(&Req::get("/nowhere"), &mut ctx);
+    let mut f = facts(404, ResponseSource::Exit);
+    f.route = None;
+    f.service = None;
+    p.log(&f, &mut ctx);
+    let mut text = String::new();
+    state.render_metrics(&mut text);
+    assert!(text.contains("code=\"404\",source=\"exit\""), "{text}");
+    assert_eq!(
+        ctx.consumer, None,
+        "key-auth must not run for unrouted requests"
+    );
 }

@@ -38,7 +38,7 @@ fn find_target<'a>(upstream: &'a raw::Upstream, key: &str) -> Option<&'a raw::Ta
 }
 
 /// The addresses a target stands for (DNS for names, as at compile time).
-fn addresses(target: &raw::Target) -> Vec<SocketAddr> {
+pub(super) fn addresses(target: &raw::Target) -> Vec<SocketAddr> {
     if let Ok(ip) = target.host.parse::<IpAddr>() {
         return vec![SocketAddr::new(ip, target.port)];
     }
@@ -49,7 +49,7 @@ fn addresses(target: &raw::Target) -> Vec<SocketAddr> {
 }
 
 /// Every threshold zero and no probe interval: Kong reports `HEALTHCHECKS_OFF`.
-fn checks_off(h: &Healthchecks) -> bool {
+pub(super) fn checks_off(h: &Healthchecks) -> bool {
     let p = &h.passive;
     h.active.healthy.interval <= 0.0
         && h.active.unhealthy.interval <= 0.0

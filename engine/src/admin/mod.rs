@@ -17,6 +17,7 @@ mod entities;
 mod errors;
 mod health;
 pub mod http;
+mod metrics;
 mod router;
 
 use std::net::SocketAddr;

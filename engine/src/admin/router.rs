@@ -2,7 +2,7 @@
 
 use super::entities::{self, Scope};
 use super::http::{Reply, Request};
-use super::{config_api, health, Ctx};
+use super::{config_api, health, metrics, Ctx};
 use crate::config::document::Kind;
 
 /// Top-level collection names (Kong's `admin_api_name`).
@@ -78,6 +78,7 @@ pub fn handle(ctx: &Ctx, req: &Request) -> Reply {
     let reply = match s.as_slice() {
         [] => Some(config_api::root(ctx, req)),
         ["status"] => Some(config_api::status(ctx, req)),
+        ["metrics"] => Some(metrics::metrics(ctx, req)),
         ["config"] => Some(config_api::config(ctx, req)),
         ["upstreams", u, "health"] => Some(health::upstream_health(ctx, req, u)),
         ["upstreams", u, "targets", t, action @ ("healthy" | "unhealthy")] => {

@@ -14,7 +14,7 @@ use sluice_balancer::{
     TargetSpec, Upstream as BalancedUpstream, UpstreamSpec,
 };
 use sluice_plugins::{
-    BasicCredential, ConsumerSpec, KeyCredential, PluginSpec, PluginState, Plugins,
+    BasicCredential, ConsumerSpec, EntityInfo, KeyCredential, PluginSpec, PluginState, Plugins,
 };
 use sluice_router::{RouteSpec, Router};
 
@@ -206,7 +206,59 @@ fn compile_plugins(
         })
         .collect();
     let route_services: Vec<Option<usize>> = source.routes.iter().map(|r| r.service).collect();
-    Plugins::compile(&specs, &consumers, &route_services, Arc::clone(state))
+    let mut plugins = Plugins::compile(&specs, &consumers, &route_services, Arc::clone(state))?;
+    if plugins.has_log_plugins() {
+        plugins.describe_entities(route_entities(source), service_entities(source));
+    }
+    Ok(plugins)
+}
+
+/// Whether log entries embed the route and service entities (only file-log and http-log
+/// serialize them; exporting 10k routes on every reload is not free).
+fn serializes_entities(source: &DeclarativeConfig) -> bool {
+    source
+        .plugins
+        .iter()
+        .any(|p| p.enabled && (p.name == "file-log" || p.name == "http-log"))
+}
+
+/// Routes as the log phase names them: Kong's prometheus labels a route by name, else id.
+fn route_entities(source: &DeclarativeConfig) -> Vec<EntityInfo> {
+    let with_json = serializes_entities(source);
+    source
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| EntityInfo {
+            label: r
+                .name
+                .clone()
+                .or_else(|| r.id.clone())
+                .unwrap_or_else(|| i.to_string()),
+            json: if with_json {
+                serde_json::Value::Object(super::export::route(r, source))
+            } else {
+                serde_json::Value::Null
+            },
+        })
+        .collect()
+}
+
+/// Services as the log phase names them: by name, else host (Kong's prometheus).
+fn service_entities(source: &DeclarativeConfig) -> Vec<EntityInfo> {
+    let with_json = serializes_entities(source);
+    source
+        .services
+        .iter()
+        .map(|s| EntityInfo {
+            label: s.name.clone().unwrap_or_else(|| s.host.clone()),
+            json: if with_json {
+                serde_json::Value::Object(super::export::service(s))
+            } else {
+                serde_json::Value::Null
+            },
+        })
+        .collect()
 }
 
 fn compile_service(
@@ -459,6 +511,8 @@ services:
         paths: ["~/(unclosed"]
     plugins:
       - name: prometheus
+        config:
+          ai_metrics: true
 upstreams:
   - name: u
     healthchecks:
