@@ -15,6 +15,7 @@ pub mod http;
 pub mod pool;
 pub mod proxy;
 pub mod proxy_protocol;
+pub mod redis_client;
 pub mod relay;
 pub mod respond;
 pub mod server;

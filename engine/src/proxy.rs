@@ -389,11 +389,22 @@ async fn handle_request(
             client_ip: client.facts.client_ip,
             service: routed.service,
         };
-        if let Access::Respond(local) =
-            snapshot
-                .plugins
-                .access(routed.route, &view, &mut scratch.plugins, unix_now())
-        {
+        let now = unix_now();
+        let mut answer = snapshot
+            .plugins
+            .access(routed.route, &view, &mut scratch.plugins, now);
+        while let Access::Wait(query) = answer {
+            let reply = ctx.redis.call(&query.target, &query.command).await;
+            answer = snapshot.plugins.resume(
+                routed.route,
+                &view,
+                &mut scratch.plugins,
+                now,
+                &query,
+                reply,
+            );
+        }
+        if let Access::Respond(local) = answer {
             return reply_local(
                 ctx,
                 client,

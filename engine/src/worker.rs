@@ -150,6 +150,8 @@ pub struct WorkerCtx {
     pub index: usize,
     pub shared: Arc<Shared>,
     pub pool: Pool,
+    /// Connections to Redis for plugins that keep state there.
+    pub redis: crate::redis_client::RedisPool,
     pub shutdown: ShutdownSignal,
     /// `Rc` around the `Arc` on purpose: each request clones the `Rc` (a plain increment)
     /// instead of the `Arc`, whose shared counter would bounce between cores.
@@ -174,6 +176,7 @@ impl WorkerCtx {
         WorkerCtx {
             index,
             pool: Pool::new(shared.settings.pool.clone()),
+            redis: Default::default(),
             shared,
             shutdown: ShutdownSignal::default(),
             snapshot: RefCell::new(Rc::new(snapshot)),

@@ -62,6 +62,8 @@ fn plugin(name: &str, config: serde_json::Value) -> PluginSpec {
         service: None,
         route: None,
         consumer: None,
+        service_id: None,
+        route_id: None,
         source_path: format!("plugins.{name}"),
     }
 }

@@ -18,6 +18,7 @@ mod ip_restriction;
 mod logging;
 mod prometheus;
 mod rate_limiting;
+pub mod redis;
 mod size_limiting;
 mod termination;
 mod transformer;
@@ -46,6 +47,10 @@ pub struct PluginSpec {
     pub service: Option<usize>,
     pub route: Option<usize>,
     pub consumer: Option<usize>,
+    /// Ids of the scope's service and route (rate-limiting's Redis keys name them, so that
+    /// every node with the same config shares counters).
+    pub service_id: Option<String>,
+    pub route_id: Option<String>,
     /// Path of the entity in the config, e.g. `plugins[3]`; errors append `.config.<field>`.
     pub source_path: String,
 }
@@ -440,13 +445,25 @@ impl Plugins {
         let Some(chain) = self.chains.get(route) else {
             return Access::Continue;
         };
-        let mut answer = Access::Continue;
-        for g in chain {
-            let Some(i) = g.resolve(ctx.consumer) else {
+        self.run_chain(chain, 0, Access::Continue, req, ctx, now)
+    }
+
+    /// Runs `chain` from group `from`. Once `answer` is a local response, only the log plugins
+    /// of the remaining groups are still selected (they log the answer).
+    fn run_chain(
+        &self,
+        chain: &[Group],
+        from: usize,
+        mut answer: Access,
+        req: &dyn RequestView,
+        ctx: &mut PluginCtx,
+        now: f64,
+    ) -> Access {
+        for (g, group) in chain.iter().enumerate().skip(from) {
+            let Some(i) = group.resolve(ctx.consumer) else {
                 continue;
             };
             if let Access::Respond(_) = answer {
-                // Answered already: only the log plugins still take part (they log the answer).
                 if self.instances[i].kind.logs() {
                     ctx.selected.push(i);
                     self.capture_request(i, req, ctx);
@@ -454,9 +471,38 @@ impl Plugins {
                 continue;
             }
             ctx.selected.push(i);
-            answer = self.run_access(i, route, req, ctx, now);
+            answer = self.run_access(i, req, ctx, now);
+            if let Access::Wait(mut query) = answer {
+                query.group = g;
+                query.instance = i;
+                return Access::Wait(query);
+            }
         }
         answer
+    }
+
+    /// Continues the access phase after an [`Access::Wait`]: `reply` is Redis's answer to the
+    /// query (or why there is none); `now` must be the value given to `access`.
+    pub fn resume(
+        &self,
+        route: usize,
+        req: &dyn RequestView,
+        ctx: &mut PluginCtx,
+        now: f64,
+        query: &redis::StoreQuery,
+        reply: Result<redis::RespValue, String>,
+    ) -> Access {
+        let Some(chain) = self.chains.get(route) else {
+            return Access::Continue;
+        };
+        let answer = match self.instances.get(query.instance).map(|i| &i.kind) {
+            Some(Kind::RateLimiting(p)) => p.finish(reply, ctx, now),
+            _ => Access::Continue,
+        };
+        if let Access::Wait(_) = answer {
+            return Access::Continue;
+        }
+        self.run_chain(chain, query.group + 1, answer, req, ctx, now)
     }
 
     /// For a request that matched no route: selects the global log plugins so that the
@@ -554,14 +600,7 @@ impl Plugins {
         serde_json::to_vec(&logging::serialize(facts, ctx, entities)).unwrap_or_default()
     }
 
-    fn run_access(
-        &self,
-        i: usize,
-        route: usize,
-        req: &dyn RequestView,
-        ctx: &mut PluginCtx,
-        now: f64,
-    ) -> Access {
+    fn run_access(&self, i: usize, req: &dyn RequestView, ctx: &mut PluginCtx, now: f64) -> Access {
         let c = &self.consumers;
         match &self.instances[i].kind {
             Kind::CorrelationId(p) => p.access(req, ctx, &self.state.ids),
@@ -571,7 +610,7 @@ impl Plugins {
             Kind::IpRestriction(p) => p.access(req),
             Kind::SizeLimiting(p) => p.access(req, ctx),
             Kind::Acl(p) => p.access(ctx, c),
-            Kind::RateLimiting(p) => p.access(req, ctx, route, &self.state.counters, now, c),
+            Kind::RateLimiting(p) => p.access(req, ctx, &self.state.counters, now, c),
             Kind::RequestTransformer(p) => p.access(req, ctx),
             Kind::ResponseTransformer(_) => Access::Continue,
             Kind::RequestTermination(p) => p.access(req),
@@ -681,8 +720,8 @@ fn build_kind(
             Kind::RateLimiting(rate_limiting::RateLimiting::compile(
                 c,
                 state.identity(identity),
-                spec.service,
-                spec.route,
+                spec.service_id.as_deref(),
+                spec.route_id.as_deref(),
             )?)
         }
         "request-transformer" => {

@@ -64,6 +64,7 @@ fn key_auth_table() {
     for (i, (req, status, msg)) in cases.into_iter().enumerate() {
         let (a, _) = run(&p, &req);
         match a {
+            Access::Wait(q) => panic!("unexpected store query {q:?}"),
             Access::Continue => assert_eq!(status, 0, "case {i}"),
             Access::Respond(r) => {
                 assert_eq!((r.status, message(&r).as_str()), (status, msg), "case {i}");
@@ -219,6 +220,7 @@ fn basic_auth_table() {
     for (i, (req, status, msg)) in cases.into_iter().enumerate() {
         let (a, ctx) = run(&p, &req);
         match a {
+            Access::Wait(q) => panic!("unexpected store query {q:?}"),
             Access::Continue => {
                 assert_eq!(status, 0, "case {i}");
                 assert_eq!(ctx.consumer, Some(0));
@@ -300,6 +302,7 @@ fn acl_table() {
         }
         let (a, ctx) = run(&p, &req);
         match a {
+            Access::Wait(q) => panic!("unexpected store query {q:?}"),
             Access::Continue => {
                 assert_eq!(status, 0, "case {i}");
                 assert!(hdr(&ctx.request.set, "x-consumer-groups").is_some());

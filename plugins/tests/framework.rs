@@ -182,6 +182,7 @@ fn route_and_service_scopes_filter_routes() {
         match p.access(r, &req, ctx, 0.0) {
             Access::Respond(x) => Some(x.status),
             Access::Continue => None,
+            Access::Wait(q) => panic!("unexpected store query {q:?}"),
         }
     };
     assert_eq!(status(0, &mut ctx), None);
@@ -238,14 +239,14 @@ fn config_validation_errors_name_the_field() {
         (
             "rate-limiting",
             json!({"minute": 5, "policy": "redis"}),
-            "plugins[0].config.policy",
-            "policy 'redis' is not supported yet",
+            "plugins[0].config.redis.host",
+            "required field missing (policy is 'redis')",
         ),
         (
             "rate-limiting",
             json!({"minute": 5, "policy": "cluster"}),
             "plugins[0].config.policy",
-            "policy 'cluster' is not supported yet",
+            "the 'cluster' policy needs a database; use 'local' or 'redis'",
         ),
         (
             "rate-limiting",

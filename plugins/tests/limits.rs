@@ -39,6 +39,7 @@ fn ip_restriction_table() {
         let p = compile(vec![plugin("ip-restriction", cfg)]);
         let (a, _) = run(&p, &Req::get("/").ip(ip));
         match a {
+            Access::Wait(q) => panic!("unexpected store query {q:?}"),
             Access::Continue => assert!(allowed, "case {i}"),
             Access::Respond(r) => {
                 assert!(!allowed, "case {i}");
@@ -354,6 +355,7 @@ fn size_limiting_table() {
         }
         let (a, ctx) = run(&p, &req);
         match a {
+            Access::Wait(q) => panic!("unexpected store query {q:?}"),
             Access::Continue => assert_eq!(status, 0, "case {i}"),
             Access::Respond(r) => {
                 assert_eq!(r.status, status, "case {i}");

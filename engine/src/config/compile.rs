@@ -168,6 +168,14 @@ fn compile_plugins(
             service: p.service,
             route: p.route,
             consumer: p.consumer,
+            service_id: p
+                .service
+                .and_then(|i| source.services.get(i))
+                .and_then(|s| s.id.clone().or_else(|| s.name.clone())),
+            route_id: p
+                .route
+                .and_then(|i| source.routes.get(i))
+                .and_then(|r| r.id.clone().or_else(|| r.name.clone())),
             source_path: p.source_path.clone(),
         })
         .collect();

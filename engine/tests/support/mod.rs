@@ -3,6 +3,9 @@
 //! * [`Gateway`]: the real `sluice` binary started on port 0 with a temporary config file.
 //! * [`Upstream`]: a blocking std::net upstream server whose behaviour each test scripts with a
 //!   handler; it records every complete request it received and counts connections.
+//! * [`RedisServer`]: a real `redis-server` on a free loopback port (installed with apt-get on
+//!   first use when it is missing and the tests run as root, so `cargo test` sets up a fresh
+//!   machine by itself).
 //! * [`Client`]: a raw HTTP/1.1 client over one TCP connection (pipelining, keepalive, framing
 //!   edge cases), reading responses with httparse.
 //!
@@ -1335,5 +1338,133 @@ pub mod admin_api {
             "_format_version: \"3.0\"\nservices:\n  - name: {name}\n    url: {}\n    routes:\n      - name: {name}-route\n        paths: [\"{path}\"]\n",
             upstream.url()
         )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+// ---------------------------------------------------------------------------------------------
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([
+            "/usr/bin".into(),
+            "/usr/sbin".into(),
+            "/usr/local/bin".into(),
+        ])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The `redis-server` binary; installs Debian's package once if it is missing and this is a
+/// root shell with apt-get (the state of a fresh CI machine). Concurrent test binaries
+/// serialise on a lock directory.
+fn redis_server_binary() -> PathBuf {
+    if let Some(bin) = find_in_path("redis-server") {
+        return bin;
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if is_root && find_in_path("apt-get").is_some() {
+        let lock = std::env::temp_dir().join("sluice-redis-install.lock");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while std::fs::create_dir(&lock).is_err() {
+            if find_in_path("redis-server").is_some() || Instant::now() > deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        if find_in_path("redis-server").is_none() {
+            eprintln!("redis-server is missing: installing Debian's redis-server package");
+            let install = || {
+                Command::new("apt-get")
+                    .args(["install", "-y", "-q", "redis-server"])
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !install() {
+                let _ = Command::new("apt-get")
+                    .args(["update", "-q"])
+                    .stdout(Stdio::null())
+                    .status();
+                install();
+            }
+        }
+        let _ = std::fs::remove_dir(&lock);
+    }
+    find_in_path("redis-server").unwrap_or_else(|| {
+        panic!("redis-server is not installed and could not be installed: apt-get install redis-server")
+    })
+}
+
+/// Sends one command to a Redis server and returns the raw reply bytes (tests only).
+pub fn redis_command(port: u16, args: &[&str]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut command = format!("*{}\r\n", args.len());
+    for a in args {
+        command.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    stream.write_all(command.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// A real Redis server on 127.0.0.1 (no persistence), killed when dropped.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    pub fn start(extra_args: &[&str]) -> RedisServer {
+        let bin = redis_server_binary();
+        let dir = temp_path("redis", "d");
+        std::fs::create_dir_all(&dir).unwrap();
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap();
+            let mut child = Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(extra_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let ready = wait_until(Duration::from_secs(5), || {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if ready && child.try_wait().ok().flatten().is_none() {
+                return RedisServer { child, port, dir };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    /// Stops the server (the port then refuses connections).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -136,6 +136,8 @@ pub fn plugin(name: &str, config: Value) -> PluginSpec {
         service: None,
         route: None,
         consumer: None,
+        service_id: None,
+        route_id: None,
         source_path: "plugins[0]".into(),
     }
 }
@@ -224,6 +226,7 @@ pub fn run(p: &Plugins, req: &Req) -> (Access, PluginCtx) {
 
 pub fn respond(a: Access) -> LocalResponse {
     match a {
+        Access::Wait(q) => panic!("unexpected store query {q:?}"),
         Access::Respond(r) => r,
         Access::Continue => panic!("expected a local response"),
     }
