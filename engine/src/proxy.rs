@@ -1065,6 +1065,24 @@ async fn try_target(
             .plugins
             .header_filter(attempt.route, &view, &mut scratch.plugins);
     }
+    if scratch.plugins.has_body_filter() && scratch.response.status != 101 {
+        let fits = match scratch.response.framing {
+            BodyFraming::None => false,
+            BodyFraming::Length(n) => n <= BODY_FILTER_LIMIT as u64,
+            BodyFraming::Chunked | BodyFraming::UntilClose => true,
+        };
+        if fits {
+            return Ok(relay_filtered(
+                ctx,
+                client,
+                scratch,
+                upstream,
+                service.read_timeout,
+                attempt.plugins,
+            )
+            .await);
+        }
+    }
     Ok(relay_response(ctx, client, scratch, upstream, service.read_timeout).await)
 }
 
@@ -1109,6 +1127,107 @@ async fn read_response_head(
             Err(IoFailure::Timeout) => return Err(ReadHeadError::Timeout),
             Err(IoFailure::Io(_)) => return Err(ReadHeadError::Io),
         }
+    }
+}
+
+/// Largest response body buffered for the body filter phase; a larger chunked or
+/// close-delimited body is sent unfiltered (its first `BODY_FILTER_LIMIT` bytes included).
+const BODY_FILTER_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Relays a response whose body a plugin transforms (body filter phase): the body is read
+/// whole, filtered, and sent with its new Content-Length.
+async fn relay_filtered(
+    ctx: &Rc<WorkerCtx>,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    mut upstream: UpstreamConn,
+    read_timeout: Duration,
+    plugins: &Plugins,
+) -> After {
+    let settings = &ctx.shared.settings;
+    let head_len = scratch.response.head_len;
+    // The head's ranges index the upstream buffer, which reading the body reuses.
+    let head_bytes = upstream.io.pending()[..head_len].to_vec();
+    upstream.io.consume(head_len);
+    let collected = crate::relay::collect_body(
+        &mut upstream.io,
+        scratch.response.framing,
+        read_timeout,
+        settings.limits.max_head,
+        BODY_FILTER_LIMIT,
+    )
+    .await;
+    let mut collected = match collected {
+        Ok(c) => c,
+        Err(_) => {
+            // Nothing was sent to the client yet; its request head is already consumed.
+            scratch.head.keep_alive = false;
+            return reply_failure(ctx, client, scratch, Failure::BadGateway, false).await;
+        }
+    };
+    let status = scratch.response.status;
+    scratch.log.upstream_status = Some(status);
+    let client_body = if collected.complete {
+        plugins.body_filter(&mut collected.body, &scratch.plugins);
+        ClientBody::Length(collected.body.len() as u64)
+    } else if scratch.head.http10 {
+        ClientBody::UntilClose
+    } else {
+        ClientBody::Chunked
+    };
+    let keep_alive =
+        scratch.head.keep_alive && !client_body.ends_connection() && !ctx.shutdown.is_fired();
+    let mut out = scratch.out();
+    let edits = (!scratch.plugins.response.is_empty()).then_some(&scratch.plugins.response);
+    write_client_head_edited(
+        &mut out,
+        &head_bytes,
+        &scratch.response,
+        client_body,
+        keep_alive,
+        scratch.head.http10,
+        false,
+        edits,
+    );
+    let head_bytes_out = out.len();
+    let body_bytes = if collected.complete {
+        out.extend_from_slice(&collected.body);
+        collected.body.len() as u64
+    } else {
+        0
+    };
+    scratch
+        .log
+        .answered(status, ResponseSource::Service, head_bytes_out);
+    let (written, out) =
+        write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+    scratch.out = out;
+    if written.is_err() {
+        return After::Close;
+    }
+    scratch.log.response_bytes += body_bytes;
+    if !collected.complete {
+        let rest = crate::relay::relay_rest(
+            &mut upstream.io,
+            collected,
+            &mut client.io.stream,
+            client_body == ClientBody::Chunked,
+            read_timeout,
+            settings.client_send_timeout,
+        )
+        .await;
+        match rest {
+            Ok(n) => scratch.log.response_bytes += n,
+            Err(_) => return After::Close,
+        }
+    }
+    if scratch.response.keep_alive && scratch.response.framing != BodyFraming::UntilClose {
+        ctx.pool.checkin(upstream);
+    }
+    if keep_alive {
+        After::KeepAlive
+    } else {
+        After::Close
     }
 }
 

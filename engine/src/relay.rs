@@ -139,6 +139,166 @@ pub async fn relay_dechunked(
     }
 }
 
+/// A response body read whole for the body filter phase (up to a limit).
+pub struct Collected {
+    /// The payload (de-chunked).
+    pub body: Vec<u8>,
+    /// False when the body grew past the limit: `body` is its beginning and the rest is still
+    /// to be read (with `scanner`, for a chunked body).
+    pub complete: bool,
+    scanner: Option<ChunkedScanner>,
+}
+
+/// Reads a body of `framing` into memory, de-chunked, up to `limit` bytes of payload. A
+/// Content-Length body must fit the limit (the caller checks before).
+pub async fn collect_body(
+    src: &mut BufferedStream,
+    framing: BodyFraming,
+    read_timeout: Duration,
+    max_trailer: usize,
+    limit: usize,
+) -> Result<Collected, RelayError> {
+    let mut body = Vec::new();
+    match framing {
+        BodyFraming::None => {}
+        BodyFraming::Length(total) => {
+            let total = total as usize;
+            body.reserve(total.min(limit));
+            while body.len() < total {
+                if src.pending_len() == 0 {
+                    read_some(src, read_timeout).await?;
+                }
+                let take = src.pending_len().min(total - body.len());
+                body.extend_from_slice(&src.pending()[..take]);
+                src.consume(take);
+            }
+        }
+        BodyFraming::Chunked => {
+            let mut scanner = ChunkedScanner::new(max_trailer);
+            let mut starved = false;
+            while !scanner.is_done() {
+                if body.len() > limit {
+                    return Ok(Collected {
+                        body,
+                        complete: false,
+                        scanner: Some(scanner),
+                    });
+                }
+                if src.pending_len() == 0 || starved {
+                    read_some(src, read_timeout).await?;
+                }
+                let step = scanner
+                    .step(src.pending())
+                    .map_err(|e| RelayError::Source(SourceError::Framing(e)))?;
+                if let Some(data) = step.data {
+                    body.extend_from_slice(&src.pending()[data]);
+                }
+                starved = step.consumed == 0;
+                src.consume(step.consumed);
+            }
+        }
+        BodyFraming::UntilClose => loop {
+            if body.len() > limit {
+                return Ok(Collected {
+                    body,
+                    complete: false,
+                    scanner: None,
+                });
+            }
+            if src.pending_len() == 0 {
+                match src.fill(BODY_READ, read_timeout).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(RelayError::Source(SourceError::Io(e))),
+                }
+            }
+            body.extend_from_slice(src.pending());
+            let n = src.pending_len();
+            src.consume(n);
+        },
+    }
+    Ok(Collected {
+        body,
+        complete: true,
+        scanner: None,
+    })
+}
+
+/// Sends the rest of a body that [`collect_body`] left incomplete, as chunks (`chunked`) or
+/// as plain bytes, ending the chunked encoding. Returns the bytes written.
+pub async fn relay_rest(
+    src: &mut BufferedStream,
+    collected: Collected,
+    dst: &mut TcpStream,
+    chunked: bool,
+    read_timeout: Duration,
+    write_timeout: Duration,
+) -> Result<u64, RelayError> {
+    let mut total = 0u64;
+    let mut scanner = collected.scanner;
+    let mut out = encode_piece(&collected.body, chunked);
+    let mut starved = false;
+    loop {
+        if !out.is_empty() {
+            total += out.len() as u64;
+            let (written, _) = write_owned(dst, out, write_timeout).await;
+            written.map_err(RelayError::Destination)?;
+        }
+        let done = scanner.as_ref().is_some_and(ChunkedScanner::is_done);
+        if done {
+            break;
+        }
+        if src.pending_len() == 0 || starved {
+            match src.fill(BODY_READ, read_timeout).await {
+                Ok(0) if scanner.is_none() => break,
+                Ok(0) => return Err(RelayError::Source(SourceError::Truncated)),
+                Ok(_) => {}
+                Err(e) => return Err(RelayError::Source(SourceError::Io(e))),
+            }
+        }
+        out = match &mut scanner {
+            Some(scanner) => {
+                let step = scanner
+                    .step(src.pending())
+                    .map_err(|e| RelayError::Source(SourceError::Framing(e)))?;
+                let piece = step
+                    .data
+                    .map(|data| encode_piece(&src.pending()[data], chunked))
+                    .unwrap_or_default();
+                starved = step.consumed == 0;
+                src.consume(step.consumed);
+                piece
+            }
+            None => {
+                let piece = encode_piece(src.pending(), chunked);
+                let n = src.pending_len();
+                src.consume(n);
+                piece
+            }
+        };
+    }
+    if chunked {
+        let (written, _) = write_owned(dst, &b"0\r\n\r\n"[..], write_timeout).await;
+        written.map_err(RelayError::Destination)?;
+        total += 5;
+    }
+    Ok(total)
+}
+
+fn encode_piece(data: &[u8], chunked: bool) -> Vec<u8> {
+    if data.is_empty() {
+        return Vec::new();
+    }
+    if !chunked {
+        return data.to_vec();
+    }
+    let mut out = Vec::with_capacity(data.len() + 12);
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 async fn read_some(src: &mut BufferedStream, timeout: Duration) -> Result<(), RelayError> {
     match src.fill(BODY_READ, timeout).await {
         Ok(0) => Err(RelayError::Source(SourceError::Truncated)),

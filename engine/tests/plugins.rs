@@ -410,3 +410,83 @@ fn consistent_hashing_on_the_authenticated_consumer() {
         );
     }
 }
+
+#[test]
+fn response_transformer_rewrites_json_bodies_in_the_body_filter_phase() {
+    use support::{chunk_encode, response, Action};
+    let json_body = br#"{"a":1,"secret":"x","old":2,"list":[1],"tag":"t"}"#;
+    let upstream = Upstream::start(move |req| {
+        match req.path() {
+            // Chunked upstream body: the filter sees it whole.
+            "/chunked" => {
+                let mut out =
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        .to_vec();
+                out.extend_from_slice(&chunk_encode(json_body, 7));
+                Action::Respond(out)
+            }
+            "/text" => Action::Respond(response(200, &[("Content-Type", "text/plain")], json_body)),
+            "/broken" => Action::Respond(response(
+                200,
+                &[("Content-Type", "application/json")],
+                b"{not json",
+            )),
+            _ => Action::Respond(response(
+                200,
+                &[("Content-Type", "application/json; charset=utf-8")],
+                json_body,
+            )),
+        }
+    });
+    let extra = "plugins:\n  - name: response-transformer\n    config:\n      remove:\n        json: [secret]\n      rename:\n        json: [\"old:new\"]\n      replace:\n        json: [\"a:5\"]\n        json_types: [number]\n      add:\n        json: [\"added:true\", \"a:9\"]\n        json_types: [boolean, number]\n      append:\n        json: [\"list:2\", \"tag:u\"]\n        json_types: [number]\n";
+    let gateway = Gateway::start(&config(&upstream.url(), extra), &[]);
+    let expected =
+        serde_json::json!({"a": 5, "new": 2, "list": [1, 2], "added": true, "tag": ["t", "u"]});
+
+    let mut client = gateway.client();
+    client.set_read_timeout(Duration::from_secs(5));
+    for path in ["/plain", "/chunked", "/plain"] {
+        // One keepalive connection: the rewritten framing must leave it usable.
+        let r = client.request(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert_eq!(r.json(), expected, "{path}: {}", r.text());
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.body.len().to_string().as_str()),
+            "{}",
+            r.head
+        );
+        assert_eq!(r.header("transfer-encoding"), None);
+    }
+    let text = request(&gateway, "GET /text HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(text.body, json_body, "non-JSON responses pass unchanged");
+    let broken = request(&gateway, "GET /broken HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(broken.body, b"{not json", "invalid JSON passes unchanged");
+    assert_eq!(broken.header("content-length"), Some("9"));
+}
+
+#[test]
+fn a_body_too_large_to_filter_streams_through_unchanged() {
+    use support::{chunk_encode, pattern, Action};
+    // 9 MiB of payload: past the 8 MiB the body filter buffers.
+    let payload = pattern(9 * 1024 * 1024, 7);
+    let sent = payload.clone();
+    let upstream = Upstream::start(move |_| {
+        let mut out =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+        out.extend_from_slice(&chunk_encode(&sent, 64 * 1024));
+        Action::Respond(out)
+    });
+    let extra = "plugins:\n  - name: response-transformer\n    config:\n      remove:\n        json: [secret]\n";
+    let gateway = Gateway::start(&config(&upstream.url(), extra), &[]);
+    let mut client = gateway.client();
+    client.set_read_timeout(Duration::from_secs(20));
+    for _ in 0..2 {
+        let r = client.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(r.body.len(), payload.len());
+        assert!(r.body == payload, "the body changed");
+    }
+}

@@ -183,7 +183,12 @@ impl<'a> Conf<'a> {
     /// Merges a nested reader's errors (after its own `finish`).
     pub fn absorb(&mut self, mut other: Conf<'_>) {
         other.finish_unknown();
-        self.errors.append(&mut other.errors);
+        for e in other.errors {
+            // A record read in two passes reports its unknown fields once.
+            if !self.errors.contains(&e) {
+                self.errors.push(e);
+            }
+        }
     }
 
     fn finish_unknown(&mut self) {

@@ -176,6 +176,8 @@ pub struct PluginCtx {
     pub(crate) cors_preflight: bool,
     /// Scratch space (rate-limit keys).
     pub(crate) scratch: String,
+    /// Instances whose body filter transforms this response (set by header filter).
+    pub(crate) body_filters: Vec<usize>,
     /// Request part of the log entry, captured in access when a log plugin will run.
     pub(crate) log_request: Option<Box<crate::logging::CapturedRequest>>,
     /// Response headers for the log entry, captured in header filter.
@@ -185,6 +187,12 @@ pub struct PluginCtx {
 impl PluginCtx {
     pub fn new() -> PluginCtx {
         PluginCtx::default()
+    }
+
+    /// Whether the response body must be buffered whole and passed to
+    /// [`crate::Plugins::body_filter`] before it is sent (decided in header filter).
+    pub fn has_body_filter(&self) -> bool {
+        !self.body_filters.is_empty()
     }
 
     /// Resets for the next request, keeping allocations.
@@ -202,6 +210,7 @@ impl PluginCtx {
         self.origin = None;
         self.cors_preflight = false;
         self.scratch.clear();
+        self.body_filters.clear();
         self.log_request = None;
         self.log_response_headers = None;
     }

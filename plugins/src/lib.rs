@@ -1,12 +1,18 @@
 //! sluice-plugins: owns the Plugin framework, the per-request plugin context and the bundled
-//! plugins; request lifecycle steps 5 (access), 9 (header filter) and 10 (log).
+//! plugins; request lifecycle steps 5 (access), 9 (header filter), 9b (body filter) and 10
+//! (log).
 //!
-//! The crate is synchronous: no runtime, no I/O. [`Plugins::compile`] validates every plugin
+//! The crate does no I/O and has no runtime. [`Plugins::compile`] validates every plugin
 //! config (Kong's schema defaults applied, errors name the field) and resolves, per route, the
 //! plugins that can apply, grouped by plugin name and ordered by Kong priority. At request time
 //! [`Plugins::access`] picks, for every plugin name, the most specific instance given the
 //! consumer known so far (Kong's `lookup_cfg` precedence), so consumer-scoped instances take over
-//! once an auth plugin with a higher priority has identified the consumer.
+//! once an auth plugin with a higher priority has identified the consumer. A plugin that needs
+//! Redis (rate-limiting's `redis` policy) returns [`Access::Wait`] with the command; the engine
+//! runs it on its own connections and [`Plugins::resume`]s the chain. Log plugins hand their
+//! entries to background threads (file-log, http-log) or per-worker metric shards (prometheus).
+//!
+//! There is no rewrite phase: none of the bundled plugins has rewrite-phase work in Kong.
 
 mod acl;
 mod auth;
@@ -641,11 +647,25 @@ impl Plugins {
         ctx.selected = selected;
     }
 
+    /// Body filter phase on a whole response body, for the instances header filter chose.
+    pub fn body_filter(&self, body: &mut Vec<u8>, ctx: &PluginCtx) {
+        for &i in &ctx.body_filters {
+            if let Kind::ResponseTransformer(p) = &self.instances[i].kind {
+                p.body_filter(body);
+            }
+        }
+    }
+
     fn run_header_filter(&self, i: usize, resp: &dyn ResponseView, ctx: &mut PluginCtx) {
         match &self.instances[i].kind {
             Kind::CorrelationId(p) => p.header_filter(ctx),
             Kind::Cors(p) => p.header_filter(resp, ctx),
-            Kind::ResponseTransformer(p) => p.header_filter(resp, ctx),
+            Kind::ResponseTransformer(p) => {
+                p.header_filter(resp, ctx);
+                if p.filters_body(resp) {
+                    ctx.body_filters.push(i);
+                }
+            }
             Kind::FileLog(_) | Kind::HttpLog(_) => logging::capture_response(resp, ctx),
             _ => {}
         }

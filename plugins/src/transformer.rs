@@ -1,7 +1,8 @@
-//! request-transformer (priority 801) and response-transformer (800): headers and query string.
+//! request-transformer (priority 801) and response-transformer (800): headers, query string
+//! and (response-transformer, body filter phase) top-level fields of JSON response bodies.
 //! Kong's order and semantics: remove, rename, replace (only if present), add (only if absent),
-//! append (always). Body / JSON transforms, `http_method`, `replace.uri` and `$(...)` templates
-//! are refused at compile time.
+//! append (always). Request body transforms, `http_method`, `replace.uri` and `$(...)`
+//! templates are refused at compile time.
 
 use crate::conf::Conf;
 use crate::ctx::{Access, HeaderEdits, PluginCtx, RequestView, ResponseView};
@@ -275,20 +276,170 @@ impl RequestTransformer {
     }
 }
 
+/// How a JSON value given as text is typed (`json_types`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum JsonType {
+    String,
+    Number,
+    Boolean,
+}
+
+/// JSON body operations on top-level fields; values already typed.
+#[derive(Default)]
+struct JsonOps {
+    remove: Vec<String>,
+    rename: Vec<(String, String)>,
+    replace: Vec<(String, serde_json::Value)>,
+    add: Vec<(String, serde_json::Value)>,
+    append: Vec<(String, serde_json::Value)>,
+}
+
+impl JsonOps {
+    fn is_empty(&self) -> bool {
+        self.remove.is_empty()
+            && self.rename.is_empty()
+            && self.replace.is_empty()
+            && self.add.is_empty()
+            && self.append.is_empty()
+    }
+}
+
+/// Kong's `cast_value`: `"true"` is the only true boolean; a number that does not parse stays
+/// text.
+fn typed(value: &str, kind: JsonType) -> serde_json::Value {
+    match kind {
+        JsonType::Boolean => serde_json::Value::Bool(value == "true"),
+        JsonType::Number => value
+            .parse::<i64>()
+            .map(serde_json::Value::from)
+            .or_else(|_| value.parse::<f64>().map(serde_json::Value::from))
+            .unwrap_or_else(|_| serde_json::Value::from(value)),
+        JsonType::String => serde_json::Value::from(value),
+    }
+}
+
+fn read_json_ops(c: &mut Conf<'_>) -> JsonOps {
+    let mut ops = JsonOps::default();
+    for op in ["remove", "rename", "replace", "add", "append"] {
+        let mut r = c.record(op);
+        r.ignore(&["headers", "querystring", "uri"]);
+        let pairs = read_pairs(&mut r, op, "json", false, op == "remove");
+        let mut types = Vec::new();
+        if let Some(list) = r.opt_str_list("json_types") {
+            if op == "remove" || op == "rename" {
+                r.err("json_types", format!("{op} has no json_types"));
+            }
+            for (i, t) in list.iter().enumerate() {
+                types.push(match t.as_str() {
+                    "string" => JsonType::String,
+                    "number" => JsonType::Number,
+                    "boolean" => JsonType::Boolean,
+                    _ => {
+                        r.err(
+                            &format!("json_types[{i}]"),
+                            "expected one of: boolean, number, string",
+                        );
+                        JsonType::String
+                    }
+                });
+            }
+        }
+        c.absorb(r);
+        let valued = |pairs: Vec<(String, String)>| -> Vec<(String, serde_json::Value)> {
+            pairs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (n, v))| {
+                    let kind = types.get(i).copied().unwrap_or(JsonType::String);
+                    (n, typed(&v, kind))
+                })
+                .collect()
+        };
+        match op {
+            "remove" => ops.remove = pairs.into_iter().map(|(n, _)| n).collect(),
+            "rename" => ops.rename = pairs,
+            "replace" => ops.replace = valued(pairs),
+            "add" => ops.add = valued(pairs),
+            _ => ops.append = valued(pairs),
+        }
+    }
+    ops
+}
+
+/// Kong's `is_json_body`: the content type mentions `application/json`.
+fn is_json(content_type: Option<&[u8]>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.windows(16)
+            .any(|w| w.eq_ignore_ascii_case(b"application/json"))
+    })
+}
+
 pub(crate) struct ResponseTransformer {
     headers: Ops,
+    json: JsonOps,
 }
 
 impl ResponseTransformer {
     pub fn compile(c: &mut Conf<'_>) -> Option<ResponseTransformer> {
-        let (headers, query) = read_ops(c, &["json"], &["json_types"]);
+        let (headers, query) = read_ops(c, &[], &["json", "json_types"]);
         if !query.is_empty() {
             c.err("add", "response-transformer has no querystring field");
         }
-        Some(ResponseTransformer { headers })
+        let json = read_json_ops(c);
+        Some(ResponseTransformer { headers, json })
+    }
+
+    /// Whether this response's body goes through [`ResponseTransformer::body_filter`].
+    pub fn filters_body(&self, resp: &dyn ResponseView) -> bool {
+        !self.json.is_empty() && is_json(resp.header("content-type"))
     }
 
     pub fn header_filter(&self, resp: &dyn ResponseView, ctx: &mut PluginCtx) {
         apply_headers(&self.headers, &mut ctx.response, &response_current(resp));
+    }
+
+    /// Body filter on the whole (buffered) body: a JSON object's top-level fields are
+    /// transformed; anything else (not JSON, not an object) passes unchanged, as in Kong.
+    pub fn body_filter(&self, body: &mut Vec<u8>) {
+        let Ok(serde_json::Value::Object(mut fields)) =
+            serde_json::from_slice::<serde_json::Value>(body)
+        else {
+            return;
+        };
+        let ops = &self.json;
+        for name in &ops.remove {
+            fields.remove(name);
+        }
+        for (old, new) in &ops.rename {
+            if let Some(v) = fields.remove(old) {
+                fields.insert(new.clone(), v);
+            }
+        }
+        for (name, value) in &ops.replace {
+            if let Some(slot) = fields.get_mut(name) {
+                *slot = value.clone();
+            }
+        }
+        for (name, value) in &ops.add {
+            if !fields.contains_key(name) {
+                fields.insert(name.clone(), value.clone());
+            }
+        }
+        for (name, value) in &ops.append {
+            let merged = match fields.remove(name) {
+                Some(serde_json::Value::Array(mut items)) => {
+                    items.push(value.clone());
+                    serde_json::Value::Array(items)
+                }
+                Some(serde_json::Value::String(s)) => {
+                    serde_json::Value::Array(vec![serde_json::Value::String(s), value.clone()])
+                }
+                _ => serde_json::Value::Array(vec![value.clone()]),
+            };
+            fields.insert(name.clone(), merged);
+        }
+        if let Ok(out) = serde_json::to_vec(&serde_json::Value::Object(fields)) {
+            *body = out;
+        }
     }
 }
