@@ -371,9 +371,9 @@ fn config_validation_errors_name_the_field() {
         ),
         (
             "response-transformer",
-            json!({"add": {"json": ["a:b"]}}),
-            "plugins[0].config.add.json",
-            "not supported",
+            json!({"add": {"json": ["a:b"], "json_types": ["date"]}}),
+            "plugins[0].config.add.json_types[0]",
+            "expected one of: boolean, number, string",
         ),
         (
             "correlation-id",
