@@ -11,7 +11,7 @@ use monoio::net::TcpStream;
 use rustc_hash::FxHashMap;
 use sluice_plugins::redis::{parse_reply, RedisTarget, RespValue};
 
-use crate::conn::{write_owned, BufferedStream};
+use crate::conn::{write_owned, BufferedStream, IoFailure};
 
 /// Idle connections kept per Redis server and worker.
 const MAX_IDLE: usize = 64;
@@ -39,26 +39,49 @@ impl RedisPool {
             .borrow_mut()
             .get_mut(target)
             .and_then(|s| s.idle.pop());
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => self.connect(target, deadline).await?,
-        };
+        if let Some(mut conn) = pooled {
+            match exchange(&mut conn, command.to_vec(), deadline).await {
+                Ok(reply) => {
+                    self.checkin(target, conn);
+                    return Ok(reply);
+                }
+                // Redis closed the idle connection (restart, `timeout` setting): it never saw
+                // the command, so it is sent once more on a fresh connection. The other idle
+                // connections to this server are probably stale too.
+                Err(Failure::Closed(_)) => self.forget(target),
+                Err(e) => {
+                    self.forget(target);
+                    return Err(e.to_string());
+                }
+            }
+        }
+        let mut conn = self.connect(target, deadline).await?;
         match exchange(&mut conn, command.to_vec(), deadline).await {
             Ok(reply) => {
-                let mut servers = self.servers.borrow_mut();
-                if let Some(server) = servers.get_mut(target) {
-                    if server.idle.len() < MAX_IDLE && conn.pending_len() == 0 {
-                        server.idle.push(conn);
-                    }
-                }
+                self.checkin(target, conn);
                 Ok(reply)
             }
             Err(e) => {
-                if let Some(server) = self.servers.borrow_mut().get_mut(target) {
-                    server.addr = None;
-                }
-                Err(e)
+                self.forget(target);
+                Err(e.to_string())
             }
+        }
+    }
+
+    fn checkin(&self, target: &RedisTarget, conn: BufferedStream) {
+        let mut servers = self.servers.borrow_mut();
+        if let Some(server) = servers.get_mut(target) {
+            if server.idle.len() < MAX_IDLE && conn.pending_len() == 0 {
+                server.idle.push(conn);
+            }
+        }
+    }
+
+    /// Drops the idle connections and the resolved address of a server that failed.
+    fn forget(&self, target: &RedisTarget) {
+        if let Some(server) = self.servers.borrow_mut().get_mut(target) {
+            server.addr = None;
+            server.idle.clear();
         }
     }
 
@@ -99,8 +122,10 @@ impl RedisPool {
         let _ = stream.set_nodelay(true);
         let mut conn = BufferedStream::new(stream, READ);
         for command in target.handshake() {
-            if let RespValue::Error(e) = exchange(&mut conn, command, deadline).await? {
-                return Err(format!("redis refused the handshake: {e}"));
+            match exchange(&mut conn, command, deadline).await {
+                Ok(RespValue::Error(e)) => return Err(format!("redis refused the handshake: {e}")),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
             }
         }
         Ok(conn)
@@ -114,30 +139,61 @@ fn remaining(deadline: Instant) -> Result<Duration, String> {
         .ok_or_else(|| "timed out".to_string())
 }
 
+/// Why an exchange failed.
+#[derive(Debug)]
+enum Failure {
+    /// The connection was closed or reset before any reply byte: the command was not run.
+    Closed(String),
+    /// Timeout, or a failure after part of a reply: the command may have run.
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Closed(e) | Failure::Other(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Writes one command and reads exactly one reply.
 async fn exchange(
     conn: &mut BufferedStream,
     command: Vec<u8>,
     deadline: Instant,
-) -> Result<RespValue, String> {
-    let (written, _) = write_owned(&mut conn.stream, command, remaining(deadline)?).await;
-    written.map_err(|e| format!("write: {e:?}"))?;
+) -> Result<RespValue, Failure> {
+    let left = remaining(deadline).map_err(Failure::Other)?;
+    let (written, _) = write_owned(&mut conn.stream, command, left).await;
+    match written {
+        Ok(()) => {}
+        Err(IoFailure::Timeout) => return Err(Failure::Other("write timed out".into())),
+        Err(IoFailure::Io(e)) => return Err(Failure::Closed(format!("write: {e}"))),
+    }
+    let mut received = false;
     loop {
         if conn.pending_len() > 0 {
+            received = true;
             match parse_reply(conn.pending()) {
                 Ok(Some((value, used))) => {
                     conn.consume(used);
                     return Ok(value);
                 }
                 Ok(None) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(Failure::Other(e.to_string())),
             }
         }
         conn.compact();
-        match conn.fill(READ, remaining(deadline)?).await {
-            Ok(0) => return Err("redis closed the connection".into()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("read: {e:?}")),
-        }
+        let left = remaining(deadline).map_err(Failure::Other)?;
+        let failure = match conn.fill(READ, left).await {
+            Ok(0) => "redis closed the connection".to_string(),
+            Ok(_) => continue,
+            Err(IoFailure::Timeout) => return Err(Failure::Other("read timed out".into())),
+            Err(IoFailure::Io(e)) => format!("read: {e}"),
+        };
+        return Err(if received {
+            Failure::Other(failure)
+        } else {
+            Failure::Closed(failure)
+        });
     }
 }

@@ -153,10 +153,24 @@ fn fault_tolerant_proxies_without_limits_and_strict_answers_500_when_redis_is_do
         config(&upstream, redis.port, ""),
         redis.port
     );
-    let gateway = Gateway::start(&yaml, &[]);
+    let gateway = Gateway::start(&yaml, &["--workers", "1"]);
     let up = request(&gateway, "/strict");
     assert_eq!(up.status, 200, "{}", up.head);
     assert_eq!(up.header("x-ratelimit-remaining-day"), Some("99"));
+    assert_eq!(
+        request(&gateway, "/strict").header("x-ratelimit-remaining-day"),
+        Some("98")
+    );
+
+    // A restarted Redis closed the pooled connection: the command goes again on a fresh one
+    // instead of failing the request (the new server starts empty).
+    redis.restart();
+    let after_restart = request(&gateway, "/strict");
+    assert_eq!(after_restart.status, 200, "{}", after_restart.head);
+    assert_eq!(
+        after_restart.header("x-ratelimit-remaining-day"),
+        Some("99")
+    );
 
     redis.stop();
     let tolerant = request(&gateway, "/limited");

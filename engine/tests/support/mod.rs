@@ -1416,11 +1416,35 @@ pub fn redis_command(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
+fn spawn_redis(bin: &PathBuf, port: u16, dir: &PathBuf, args: &[String]) -> Option<Child> {
+    let mut child = Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let ready = wait_until(Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    if ready && child.try_wait().ok().flatten().is_none() {
+        return Some(child);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 /// A real Redis server on 127.0.0.1 (no persistence), killed when dropped.
 pub struct RedisServer {
     child: Child,
     pub port: u16,
     dir: PathBuf,
+    bin: PathBuf,
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -1428,31 +1452,37 @@ impl RedisServer {
         let bin = redis_server_binary();
         let dir = temp_path("redis", "d");
         std::fs::create_dir_all(&dir).unwrap();
+        let args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .map(|a| a.port())
                 .unwrap();
-            let mut child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(&dir)
-                .args(extra_args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let ready = wait_until(Duration::from_secs(5), || {
-                TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            if ready && child.try_wait().ok().flatten().is_none() {
-                return RedisServer { child, port, dir };
+            if let Some(child) = spawn_redis(&bin, port, &dir, &args) {
+                return RedisServer {
+                    child,
+                    port,
+                    dir,
+                    bin,
+                    args,
+                };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("redis-server did not start");
+    }
+
+    /// Stops the server and starts a fresh one (empty) on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(child) = spawn_redis(&self.bin, self.port, &self.dir, &self.args) {
+                self.child = child;
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not restart");
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Stops the server (the port then refuses connections).
