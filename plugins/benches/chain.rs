@@ -10,7 +10,8 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use sluice_plugins::{
-    Access, ConsumerSpec, KeyCredential, PluginCtx, PluginSpec, PluginState, Plugins, RequestView,
+    Access, ConsumerSpec, EntityInfo, KeyCredential, Latencies, LogFacts, PluginCtx, PluginSpec,
+    PluginState, Plugins, RequestView, ResponseSource,
 };
 
 struct Request {
@@ -122,6 +123,59 @@ fn bench_chain(c: &mut Criterion) {
                 let _ = none.access(0, black_box(&request), &mut ctx, 1_795_000_000.0);
             }
         })
+    });
+    group.finish();
+
+    // Log phase of a request that went through prometheus with every per-request metric on:
+    // the cost each request pays for metrics (one uncontended shard lock, three histograms).
+    let state = Arc::new(PluginState::default());
+    let mut metrics = Plugins::compile(
+        &[plugin(
+            "prometheus",
+            json!({"status_code_metrics": true, "latency_metrics": true,
+                   "bandwidth_metrics": true, "per_consumer": true}),
+        )],
+        &consumers,
+        &routes,
+        state,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    metrics.describe_entities(
+        vec![EntityInfo {
+            label: "route".into(),
+            json: serde_json::Value::Null,
+        }],
+        vec![EntityInfo {
+            label: "service".into(),
+            json: serde_json::Value::Null,
+        }],
+    );
+    let facts = LogFacts {
+        worker: 0,
+        route: Some(0),
+        service: Some(0),
+        status: 200,
+        source: ResponseSource::Service,
+        request_bytes: 120,
+        response_bytes: 640,
+        started_at_ms: 1_795_000_000_000,
+        latencies: Latencies {
+            kong_ms: 0.2,
+            proxy_ms: Some(1.4),
+            request_ms: 1.6,
+            receive_ms: 0.1,
+        },
+        upstream_uri: "/x",
+        upstream_status: Some(200),
+        tries: &[],
+        client_ip: request.ip,
+        server_port: 8000,
+    };
+    let mut group = c.benchmark_group("plugin_log_phase");
+    group.bench_function("prometheus-all-metrics", |b| {
+        ctx.clear();
+        let _ = metrics.access(0, &request, &mut ctx, 1_795_000_000.0);
+        b.iter(|| metrics.log(black_box(&facts), &mut ctx))
     });
     group.finish();
 }
