@@ -7,7 +7,7 @@
 //!    recursive-descent instead of a byte state machine. In its `Sluice` mode it follows the
 //!    documented dialect (RFC 9112 section 7.1 plus: up to 16 size digits, size line up to
 //!    4096 bytes, extensions = any run of BWS / `;` / `=` / token / quoted-string, trailer
-//!    lines = a tchar, then non-CTL bytes with a `:` somewhere, section limited to
+//!    lines = a token, `:`, then non-CTL bytes, section limited to
 //!    `max_trailer`); scanner and reference must agree exactly on complete / incomplete /
 //!    invalid, message length and payload.
 //!    In its `Strict` mode it is the RFC 9112 grammar itself (`chunk-ext = *( BWS ";" BWS
@@ -375,6 +375,7 @@ impl Decoder<'_> {
             match self.peek()? {
                 b'\r' => return if colon { Ok(()) } else { Err(Stop::Invalid) },
                 b':' => colon = true,
+                b if !colon && !is_tchar(b) => return Err(Stop::Invalid),
                 b'\t' => {}
                 b if b < 0x20 || b == 0x7f => return Err(Stop::Invalid),
                 _ => {}

@@ -224,6 +224,10 @@ impl ChunkedScanner {
                         self.state = State::TrailerLf;
                     }
                     b':' => self.line_has_colon = true,
+                    // The field name is a token: `A b: c` is not a field line.
+                    b if !self.line_has_colon && !is_tchar(b) => {
+                        return Err(ChunkError::InvalidTrailer)
+                    }
                     b'\t' => {}
                     b if b < 0x20 || b == 0x7f => return Err(ChunkError::InvalidTrailer),
                     _ => {}
@@ -380,6 +384,8 @@ mod tests {
             (b"11111111111111111\r\n", ChunkError::InvalidSize),
             (b"0\r\nbad trailer\r\n\r\n", ChunkError::InvalidTrailer),
             (b"0\r\n: x\r\n\r\n", ChunkError::InvalidTrailer),
+            (b"0\r\nA b: c\r\n\r\n", ChunkError::InvalidTrailer),
+            (b"0\r\nA\t: c\r\n\r\n", ChunkError::InvalidTrailer),
             (b"0\r\nA: b\nC: d\r\n\r\n", ChunkError::InvalidTrailer),
             (b"0\r\n\n", ChunkError::InvalidTrailer),
             (b"0\r\nA: \x01\r\n\r\n", ChunkError::InvalidTrailer),
