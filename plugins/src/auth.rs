@@ -21,19 +21,19 @@ pub(crate) fn set_consumer(
     h.set_header("X-Consumer-ID", c.id.clone());
     match &c.custom_id {
         Some(v) => h.set_header("X-Consumer-Custom-ID", v.clone()),
-        None => h.clear_header("X-Consumer-Custom-ID"),
+        None => h.clear_header("x-consumer-custom-id"),
     }
     match &c.username {
         Some(v) => h.set_header("X-Consumer-Username", v.clone()),
-        None => h.clear_header("X-Consumer-Username"),
+        None => h.clear_header("x-consumer-username"),
     }
     match credential {
         Some(id) => {
-            h.set_header("X-Credential-Identifier", id);
-            h.clear_header("X-Anonymous-Consumer");
+            h.set_header("X-Credential-Identifier", id.to_string());
+            h.clear_header("x-anonymous-consumer");
         }
         None => {
-            h.clear_header("X-Credential-Identifier");
+            h.clear_header("x-credential-identifier");
             h.set_header("X-Anonymous-Consumer", "true");
         }
     }
@@ -58,6 +58,8 @@ fn compile_anonymous(c: &mut Conf<'_>, consumers: &Consumers) -> Option<Option<u
 
 pub(crate) struct KeyAuth {
     key_names: Vec<String>,
+    /// `key_names` lowercased once, for header lookups.
+    key_names_lower: Vec<String>,
     key_in_header: bool,
     key_in_query: bool,
     hide_credentials: bool,
@@ -94,6 +96,7 @@ impl KeyAuth {
             c.err("realm", "must not contain CR, LF or NUL");
         }
         Some(KeyAuth {
+            key_names_lower: key_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
             key_names,
             key_in_header,
             key_in_query,
@@ -141,20 +144,19 @@ impl KeyAuth {
             None
         };
         let mut key: Option<String> = None;
-        for name in &self.key_names {
-            let lower = name.to_ascii_lowercase();
+        for (name, lower) in self.key_names.iter().zip(&self.key_names_lower) {
             if self.key_in_header {
-                let mut values: Vec<Vec<u8>> = Vec::new();
+                let mut count = 0;
                 req.for_each_header(&mut |n, v| {
                     if n.eq_ignore_ascii_case(lower.as_bytes()) {
-                        values.push(v.to_vec());
+                        count += 1;
+                        if count == 1 {
+                            key = Some(String::from_utf8_lossy(v).into_owned());
+                        }
                     }
                 });
-                if values.len() > 1 {
+                if count > 1 {
                     return Err(self.unauthorized("Duplicate API key found"));
-                }
-                if let Some(v) = values.pop() {
-                    key = Some(String::from_utf8_lossy(&v).into_owned());
                 }
             }
             if key.is_none() {
@@ -170,7 +172,7 @@ impl KeyAuth {
             }
             if key.is_some() {
                 if self.hide_credentials {
-                    ctx.request.clear_header(name);
+                    ctx.request.clear_header(name.clone());
                     if let Some(q) = &query {
                         if q.iter().any(|p| p.name == *name) {
                             let base = match &ctx.new_query {

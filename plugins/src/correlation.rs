@@ -107,7 +107,7 @@ impl CorrelationId {
                         format!("{}-{}-{}", req.client_ip(), std::process::id(), n)
                     }
                 };
-                ctx.request.set_header(&self.header_name, v.clone());
+                ctx.request.set_header(self.header_name.clone(), v.clone());
                 v
             }
         };
@@ -119,7 +119,7 @@ impl CorrelationId {
 
     pub fn header_filter(&self, ctx: &mut PluginCtx) {
         if let Some(v) = ctx.correlation_id.clone() {
-            ctx.response.set_header(&self.header_name, v);
+            ctx.response.set_header(self.header_name.clone(), v);
         }
     }
 }

@@ -80,16 +80,20 @@ pub trait ResponseView {
 /// Calls its argument with every original value of one header.
 pub(crate) type ForEachValue<'a> = dyn Fn(&mut dyn FnMut(&[u8])) + 'a;
 
+/// A header name in [`HeaderEdits`]: the bundled plugins' own names are static, so editing
+/// them allocates nothing; names from config are owned.
+pub type HeaderName = std::borrow::Cow<'static, str>;
+
 /// Header edits. The engine applies them as: drop every header whose lowercase name is in
 /// `remove` or is a `set` name, then write the `set` and `append` pairs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HeaderEdits {
     /// Lowercase names.
-    pub remove: Vec<String>,
+    pub remove: Vec<HeaderName>,
     /// Replace all values of the name.
-    pub set: Vec<(String, String)>,
+    pub set: Vec<(HeaderName, String)>,
     /// Added after the existing values.
-    pub append: Vec<(String, String)>,
+    pub append: Vec<(HeaderName, String)>,
 }
 
 impl HeaderEdits {
@@ -104,25 +108,32 @@ impl HeaderEdits {
     }
 
     /// Kong's `set_header`: replaces every value, including earlier edits of the same name.
-    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
-        self.set.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.append.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.set.push((name.to_string(), value.into()));
+    pub fn set_header(&mut self, name: impl Into<HeaderName>, value: impl Into<String>) {
+        let name = name.into();
+        self.set.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.append.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.set.push((name, value.into()));
     }
 
     /// Kong's `add_header`: one more value.
-    pub fn append_header(&mut self, name: &str, value: impl Into<String>) {
-        self.append.push((name.to_string(), value.into()));
+    pub fn append_header(&mut self, name: impl Into<HeaderName>, value: impl Into<String>) {
+        self.append.push((name.into(), value.into()));
     }
 
     /// Kong's `clear_header`: removes the original values and earlier edits of the name.
-    pub fn clear_header(&mut self, name: &str) {
-        self.set.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.append.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        let lower = name.to_ascii_lowercase();
-        if !self.remove.contains(&lower) {
-            self.remove.push(lower);
+    pub fn clear_header(&mut self, name: impl Into<HeaderName>) {
+        let name = name.into();
+        self.set.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.append.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        if self.remove.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            return;
         }
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            HeaderName::Owned(name.to_ascii_lowercase())
+        } else {
+            name
+        };
+        self.remove.push(lower);
     }
 
     /// Values of `name` once these edits are applied to a head whose own values are given

@@ -183,7 +183,7 @@ pub(crate) fn capture_response(resp: &dyn ResponseView, ctx: &mut PluginCtx) {
     // The gateway's own edits (rate-limit headers, CORS, correlation id) are part of what the
     // client got.
     for name in &ctx.response.remove {
-        headers.remove(name);
+        headers.remove(name.as_ref());
     }
     for (n, v) in &ctx.response.set {
         headers.remove(&n.to_ascii_lowercase());

@@ -24,6 +24,24 @@ pub const PERIODS: [(&str, &str, u64); 6] = [
     ("year", "Year", 31_536_000),
 ];
 
+/// `X-RateLimit-Limit-<Period>` and `X-RateLimit-Remaining-<Period>`, per period index.
+const LIMIT_HEADERS: [&str; 6] = [
+    "X-RateLimit-Limit-Second",
+    "X-RateLimit-Limit-Minute",
+    "X-RateLimit-Limit-Hour",
+    "X-RateLimit-Limit-Day",
+    "X-RateLimit-Limit-Month",
+    "X-RateLimit-Limit-Year",
+];
+const REMAINING_HEADERS: [&str; 6] = [
+    "X-RateLimit-Remaining-Second",
+    "X-RateLimit-Remaining-Minute",
+    "X-RateLimit-Remaining-Hour",
+    "X-RateLimit-Remaining-Day",
+    "X-RateLimit-Remaining-Month",
+    "X-RateLimit-Remaining-Year",
+];
+
 const SHARDS: usize = 32;
 
 #[derive(Clone, Copy, Default)]
@@ -537,14 +555,9 @@ impl RateLimiting {
                 reset = (PERIODS[p].2 as i64 - (now_s - starts[p])).max(1);
             }
             if !self.hide_client_headers {
-                ctx.response.set_header(
-                    &format!("X-RateLimit-Limit-{}", PERIODS[p].1),
-                    limit.to_string(),
-                );
-                ctx.response.set_header(
-                    &format!("X-RateLimit-Remaining-{}", PERIODS[p].1),
-                    remaining.to_string(),
-                );
+                ctx.response.set_header(LIMIT_HEADERS[p], limit.to_string());
+                ctx.response
+                    .set_header(REMAINING_HEADERS[p], remaining.to_string());
             }
         }
         if let (Some((limit, remaining, _)), false) = (best, self.hide_client_headers) {

@@ -139,32 +139,32 @@ fn apply_headers(
     current: &dyn Fn(&HeaderEdits, &str) -> Vec<String>,
 ) {
     for n in &ops.remove {
-        edits.clear_header(n);
+        edits.clear_header(n.clone());
     }
     for (old, new) in &ops.rename {
         let values = current(edits, old);
         if values.is_empty() || old.eq_ignore_ascii_case(new) {
             continue;
         }
-        edits.clear_header(old);
-        edits.clear_header(new);
-        edits.set_header(new, values[0].clone());
+        edits.clear_header(old.clone());
+        edits.clear_header(new.clone());
+        edits.set_header(new.clone(), values[0].clone());
         for v in &values[1..] {
-            edits.append_header(new, v.clone());
+            edits.append_header(new.clone(), v.clone());
         }
     }
     for (n, v) in &ops.replace {
         if !current(edits, n).is_empty() {
-            edits.set_header(n, v.clone());
+            edits.set_header(n.clone(), v.clone());
         }
     }
     for (n, v) in &ops.add {
         if current(edits, n).is_empty() {
-            edits.set_header(n, v.clone());
+            edits.set_header(n.clone(), v.clone());
         }
     }
     for (n, v) in &ops.append {
-        edits.append_header(n, v.clone());
+        edits.append_header(n.clone(), v.clone());
     }
 }
 

@@ -90,10 +90,7 @@ fn key_auth_sets_consumer_headers() {
     assert_eq!(hdr(set, "x-consumer-username"), Some("alice"));
     assert_eq!(hdr(set, "x-consumer-custom-id"), Some("A1"));
     assert_eq!(hdr(set, "x-credential-identifier"), Some("k-alice"));
-    assert!(ctx
-        .request
-        .remove
-        .contains(&"x-anonymous-consumer".to_string()));
+    assert!(ctx.request.remove.contains(&"x-anonymous-consumer".into()));
     // bob has no custom id: a spoofed one from the client must be removed
     let (_, ctx) = run(
         &p,
@@ -101,13 +98,10 @@ fn key_auth_sets_consumer_headers() {
             .header("apikey", "bob-key")
             .header("x-consumer-custom-id", "spoof"),
     );
-    assert!(ctx
-        .request
-        .remove
-        .contains(&"x-consumer-custom-id".to_string()));
+    assert!(ctx.request.remove.contains(&"x-consumer-custom-id".into()));
     assert_eq!(hdr(&ctx.request.set, "x-consumer-custom-id"), None);
     // the key header is forwarded unless hide_credentials
-    assert!(!ctx.request.remove.contains(&"apikey".to_string()));
+    assert!(!ctx.request.remove.contains(&"apikey".into()));
 }
 
 #[test]
@@ -120,7 +114,7 @@ fn key_auth_options() {
     assert_eq!(respond(a).status, 401);
     let (a, ctx) = run(&p, &Req::get("/").header("K", "alice-key"));
     assert_eq!(a, Access::Continue);
-    assert!(ctx.request.remove.contains(&"k".to_string()));
+    assert!(ctx.request.remove.contains(&"k".into()));
 
     let p = compile(vec![plugin(
         "key-auth",
@@ -253,7 +247,7 @@ fn basic_auth_realm_and_hide_credentials() {
         &Req::get("/").header("authorization", &format!("Basic {}", b64("alice:secret"))),
     );
     assert_eq!(a, Access::Continue);
-    assert!(ctx.request.remove.contains(&"authorization".to_string()));
+    assert!(ctx.request.remove.contains(&"authorization".into()));
 }
 
 #[test]

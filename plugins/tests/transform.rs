@@ -179,8 +179,8 @@ fn request_transformer_headers() {
     let (a, ctx) = run(&p, &req);
     assert_eq!(a, Access::Continue);
     let e = &ctx.request;
-    assert!(e.remove.contains(&"x-remove".to_string()));
-    assert!(e.remove.contains(&"x-old".to_string()));
+    assert!(e.remove.contains(&"x-remove".into()));
+    assert!(e.remove.contains(&"x-old".into()));
     assert_eq!(hdr(&e.set, "x-new"), Some("o1"));
     assert_eq!(hdr(&e.append, "x-new"), Some("o2"));
     assert_eq!(hdr(&e.set, "x-never"), None);
@@ -275,8 +275,8 @@ fn response_transformer_headers() {
         .header("Content-Type", "text/html");
     p.header_filter(0, &resp, &mut ctx);
     let e = &ctx.response;
-    assert!(e.remove.contains(&"server".to_string()));
-    assert!(e.remove.contains(&"x-old".to_string()));
+    assert!(e.remove.contains(&"server".into()));
+    assert!(e.remove.contains(&"x-old".into()));
     assert_eq!(hdr(&e.set, "x-new"), Some("o"));
     assert_eq!(hdr(&e.set, "x-rep"), Some("new"));
     assert_eq!(hdr(&e.set, "x-none"), None);
@@ -298,7 +298,7 @@ fn response_transformer_sees_rate_limit_headers() {
     let _ = p.access(0, &Req::get("/"), &mut ctx, 0.0);
     p.header_filter(0, &Resp::ok(), &mut ctx);
     assert_eq!(hdr(&ctx.response.set, "ratelimit-reset"), None);
-    assert!(ctx.response.remove.contains(&"ratelimit-reset".to_string()));
+    assert!(ctx.response.remove.contains(&"ratelimit-reset".into()));
     assert_eq!(hdr(&ctx.response.set, "ratelimit-limit"), Some("hidden"));
 }
 

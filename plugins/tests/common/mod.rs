@@ -237,9 +237,9 @@ pub fn message(r: &LocalResponse) -> String {
     v["message"].as_str().unwrap_or_default().to_string()
 }
 
-pub fn hdr<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub fn hdr<'a, N: AsRef<str>>(list: &'a [(N, String)], name: &str) -> Option<&'a str> {
     list.iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
 
