@@ -394,7 +394,9 @@ async fn handle_request(
             .plugins
             .access(routed.route, &view, &mut scratch.plugins, now);
         while let Access::Wait(query) = answer {
-            let reply = ctx.redis.call(&query.target, &query.command).await;
+            // Boxed: the Redis exchange's state stays out of every request's future (futures
+            // are moved by value; a larger one costs every request its memcpy).
+            let reply = Box::pin(ctx.redis.call(&query.target, &query.command)).await;
             answer = snapshot.plugins.resume(
                 routed.route,
                 &view,
@@ -1072,14 +1074,15 @@ async fn try_target(
             BodyFraming::Chunked | BodyFraming::UntilClose => true,
         };
         if fits {
-            return Ok(relay_filtered(
+            // Boxed like the Redis call: only body-filtered responses pay for its state.
+            return Ok(Box::pin(relay_filtered(
                 ctx,
                 client,
                 scratch,
                 upstream,
                 service.read_timeout,
                 attempt.plugins,
-            )
+            ))
             .await);
         }
     }

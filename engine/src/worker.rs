@@ -163,7 +163,8 @@ pub struct WorkerCtx {
     pub direct_rotation: Cell<usize>,
     pub active_connections: Cell<usize>,
     /// Free list of per-request scratch space; holds at most `SCRATCH_POOL` entries.
-    scratch_pool: RefCell<Vec<crate::proxy::Scratch>>,
+    /// Boxed so that taking and returning one moves a pointer, not the whole scratch space.
+    scratch_pool: RefCell<Vec<Box<crate::proxy::Scratch>>>,
 }
 
 /// Scratch entries kept for reuse; more requests than this in flight allocate fresh ones.
@@ -217,11 +218,11 @@ impl WorkerCtx {
         }
     }
 
-    pub fn take_scratch(&self) -> crate::proxy::Scratch {
+    pub fn take_scratch(&self) -> Box<crate::proxy::Scratch> {
         self.scratch_pool.borrow_mut().pop().unwrap_or_default()
     }
 
-    pub fn return_scratch(&self, scratch: crate::proxy::Scratch) {
+    pub fn return_scratch(&self, scratch: Box<crate::proxy::Scratch>) {
         let mut pool = self.scratch_pool.borrow_mut();
         if pool.len() < SCRATCH_POOL {
             pool.push(scratch);
