@@ -231,8 +231,9 @@ async fn serve_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut S
             let mut out = scratch.out();
             let (status, message) = failure.status_and_message();
             write_json_response(&mut out, status, message, true, false);
-            let (written, _) =
+            let (written, out) =
                 write_owned(&mut client.io.stream, out, settings.client_send_timeout).await;
+            scratch.out = out;
             if written.is_ok() {
                 client.io.lingering_close().await;
             }

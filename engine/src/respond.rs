@@ -106,7 +106,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Appends a complete JSON response to `out`. `head_only` omits the body (HEAD requests).
+/// Writes a complete JSON response into `out` (replacing what it held). `head_only` omits the
+/// body (HEAD requests).
 pub fn write_json_response(
     out: &mut Vec<u8>,
     status: u16,
@@ -133,6 +134,10 @@ pub fn write_response(
     close: bool,
     head_only: bool,
 ) {
+    // Output buffers are recycled between requests and connections: whatever a buffer held
+    // belongs to someone else (fuzz: a refused head was answered after another client's
+    // response head).
+    out.clear();
     // Writing to a Vec cannot fail.
     let _ = write!(
         out,
@@ -149,7 +154,8 @@ pub fn write_response(
     }
 }
 
-/// Appends a plugin's local response (status, its headers, the plugins' response edits).
+/// Writes a plugin's local response into `out`, replacing what it held (status, its headers,
+/// the plugins' response edits).
 pub fn write_local_response(
     out: &mut Vec<u8>,
     local: &sluice_plugins::LocalResponse,

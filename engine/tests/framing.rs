@@ -651,3 +651,35 @@ fn stalled_request_body_is_cut_off_after_client_body_timeout() {
     upstream.wait_all_closed();
     assert_eq!(upstream.request_count(), 0);
 }
+
+/// Found by the `proxy_engine` fuzz target: the answer to a refused head was written into a
+/// recycled output buffer without clearing it, so the previous response head (with its
+/// Set-Cookie) went out again before the 400.
+#[test]
+fn a_refused_head_after_a_proxied_request_gets_only_its_own_answer() {
+    let upstream = Upstream::start(|_| {
+        Action::Respond(
+            b"HTTP/1.1 204 No Content\r\nSet-Cookie: session=other-client\r\n\r\n".to_vec(),
+        )
+    });
+    let gw = Gateway::start(&catch_all(&upstream), &["--workers", "1"]);
+    let mut client = gw.client();
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n@\r\n\r\n");
+    let first = client.read_response();
+    assert_eq!(first.status, 204);
+    let rest = client.read_to_close();
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    assert!(!text.contains("Set-Cookie"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
+}
+
+/// Found by the `proxy_engine` fuzz target: RFC 9110 defines statuses 100-599 only.
+#[test]
+fn an_upstream_status_above_599_is_a_bad_gateway() {
+    let upstream = Upstream::start(|_| {
+        Action::Respond(b"HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n".to_vec())
+    });
+    let gw = Gateway::start(&catch_all(&upstream), &[]);
+    assert_eq!(gw.get("/", "x").status, 502);
+}

@@ -51,7 +51,10 @@ fn run(data: &[u8]) {
         let port = 8000 + u16::from(b.u8() % 4);
         // Weights up to 65535 plus a few invalid ones above.
         let weight = u32::from(b.u16()) + u32::from(b.u8() == 0xff);
-        targets.push(TargetSpec { addr: SocketAddr::from(([10, 0, 0, ip], port)), weight });
+        targets.push(TargetSpec {
+            addr: SocketAddr::from(([10, 0, 0, ip], port)),
+            weight,
+        });
         healthy.push(b.u8() % 4 != 0);
     }
     let spec = UpstreamSpec {
@@ -59,7 +62,10 @@ fn run(data: &[u8]) {
         algorithm,
         slots,
         targets,
-        passive: PassiveHealth { unhealthy_tcp_failures: 1, ..PassiveHealth::default() },
+        passive: PassiveHealth {
+            unhealthy_tcp_failures: 1,
+            ..PassiveHealth::default()
+        },
         ..UpstreamSpec::default()
     };
     let up = match Upstream::build(&spec, &HealthRegistry::new()) {
@@ -86,21 +92,40 @@ fn run(data: &[u8]) {
     for key in keys.iter().map(|k| Some(*k)).chain([None, None, None]) {
         let order: Vec<SocketAddr> = up.retry_order(&mut cursor, key).map(|t| t.addr()).collect();
         let distinct: HashSet<SocketAddr> = order.iter().copied().collect();
-        assert_eq!(distinct.len(), order.len(), "a target yielded twice: {order:?}");
-        assert_eq!(distinct, usable, "walk must cover exactly the usable targets");
+        assert_eq!(
+            distinct.len(),
+            order.len(),
+            "a target yielded twice: {order:?}"
+        );
+        assert_eq!(
+            distinct, usable,
+            "walk must cover exactly the usable targets"
+        );
         if algorithm == Algorithm::ConsistentHashing {
-            let again = up.pick(&mut Cursor::with_seed(12345), key).map(|t| t.addr());
+            let again = up
+                .pick(&mut Cursor::with_seed(12345), key)
+                .map(|t| t.addr());
             if key.is_some() {
-                assert_eq!(again, order.first().copied(), "hash pick depends on the cursor");
+                assert_eq!(
+                    again,
+                    order.first().copied(),
+                    "hash pick depends on the cursor"
+                );
             }
         }
     }
 
     // Taking down a target that is not a key's first pick must not move that key.
     if algorithm == Algorithm::ConsistentHashing {
-        let firsts: Vec<Option<SocketAddr>> =
-            keys.iter().map(|k| up.pick(&mut Cursor::default(), Some(k)).map(|t| t.addr())).collect();
-        if let Some(victim) = up.targets().iter().find(|t| t.is_healthy() && t.weight() > 0) {
+        let firsts: Vec<Option<SocketAddr>> = keys
+            .iter()
+            .map(|k| up.pick(&mut Cursor::default(), Some(k)).map(|t| t.addr()))
+            .collect();
+        if let Some(victim) = up
+            .targets()
+            .iter()
+            .find(|t| t.is_healthy() && t.weight() > 0)
+        {
             victim.set_healthy(false);
             for (k, before) in keys.iter().zip(&firsts) {
                 let now = up.pick(&mut Cursor::default(), Some(k)).map(|t| t.addr());

@@ -120,8 +120,9 @@ pub fn parse_response(
         let start = s.as_ptr() as usize - base;
         start..start + s.len()
     };
-    if status < 100 {
-        // "HTTP/1.1 044" parses, but relaying it would give the client an invalid status line.
+    if !(100..=599).contains(&status) {
+        // "HTTP/1.1 044" and "HTTP/1.1 600" parse, but RFC 9110 section 15 defines 100-599:
+        // relaying either would give the client a status line it may not accept.
         return Err(ResponseError::Malformed);
     }
     head.head_len = head_len;
@@ -325,10 +326,18 @@ mod tests {
             ResponseHead::default()
         )
         .is_ok());
-        assert_eq!(
-            parse("HTTP/1.1 044 X\r\n\r\n", false).err(),
-            Some(ResponseError::Malformed)
-        );
+        for bad in [
+            "HTTP/1.1 044 X\r\n\r\n",
+            "HTTP/1.1 600 X\r\n\r\n",
+            "HTTP/1.1 999\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(bad, false).err(),
+                Some(ResponseError::Malformed),
+                "{bad}"
+            );
+        }
+        assert!(parse("HTTP/1.1 599 X\r\n\r\n", false).is_ok());
     }
 
     #[test]
