@@ -1225,6 +1225,17 @@ async fn relay_filtered(
             Err(_) => return After::Close,
         }
     }
+    finish_exchange(ctx, scratch, upstream, keep_alive)
+}
+
+/// After a response was relayed whole: the upstream connection goes back to the pool when its
+/// response allows it; the client connection stays open when `keep_alive`.
+fn finish_exchange(
+    ctx: &WorkerCtx,
+    scratch: &Scratch,
+    upstream: UpstreamConn,
+    keep_alive: bool,
+) -> After {
     if scratch.response.keep_alive && scratch.response.framing != BodyFraming::UntilClose {
         ctx.pool.checkin(upstream);
     }
@@ -1314,12 +1325,5 @@ async fn relay_response(
         // A truncated body must not look complete: closing is the only honest signal left.
         Err(_) => return After::Close,
     }
-    if scratch.response.keep_alive && scratch.response.framing != BodyFraming::UntilClose {
-        ctx.pool.checkin(upstream);
-    }
-    if keep_alive {
-        After::KeepAlive
-    } else {
-        After::Close
-    }
+    finish_exchange(ctx, scratch, upstream, keep_alive)
 }

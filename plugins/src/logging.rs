@@ -110,20 +110,27 @@ pub(crate) struct CapturedRequest {
     headers: Map<String, Value>,
 }
 
-/// Adds one header to a Kong-style header table: lowercase names, repeated names as arrays.
-fn add_header(map: &mut Map<String, Value>, name: &[u8], value: &[u8]) {
-    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-    let value = Value::String(String::from_utf8_lossy(value).into_owned());
-    match map.get_mut(&name) {
+/// Adds a value to a Kong-style table (headers, query): a repeated key becomes an array.
+fn add_value(map: &mut Map<String, Value>, key: String, value: Value) {
+    match map.get_mut(&key) {
         Some(Value::Array(items)) => items.push(value),
         Some(existing) => {
             let first = existing.take();
             *existing = Value::Array(vec![first, value]);
         }
         None => {
-            map.insert(name, value);
+            map.insert(key, value);
         }
     }
+}
+
+/// Adds one header to a Kong-style header table: lowercase names, repeated names as arrays.
+fn add_header(map: &mut Map<String, Value>, name: &[u8], value: &[u8]) {
+    add_value(
+        map,
+        String::from_utf8_lossy(name).to_ascii_lowercase(),
+        Value::String(String::from_utf8_lossy(value).into_owned()),
+    );
 }
 
 /// Captures the request part of the log entry (once per request).
@@ -149,16 +156,7 @@ pub(crate) fn capture_request(req: &dyn RequestView, ctx: &mut PluginCtx) {
                 ),
                 None => (url_decode(pair), Value::Bool(true)),
             };
-            match querystring.get_mut(&k) {
-                Some(Value::Array(items)) => items.push(v),
-                Some(existing) => {
-                    let first = existing.take();
-                    *existing = Value::Array(vec![first, v]);
-                }
-                None => {
-                    querystring.insert(k, v);
-                }
-            }
+            add_value(&mut querystring, k, v);
         }
     }
     ctx.log_request = Some(Box::new(CapturedRequest {
