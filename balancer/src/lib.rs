@@ -52,8 +52,8 @@ pub use health::{HealthRegistry, ProbeOutcome, ProbeTask};
 pub use retry::RetryOrder;
 pub use ring::{stable_hash, StableHashBuilder, StableHasher};
 pub use spec::{
-    ActiveHealth, ActiveHealthy, ActiveUnhealthy, Algorithm, BalancerError, HashInputs, HashOn,
-    PassiveHealth, ProbeKind, TargetSpec, UpstreamSpec, DEFAULT_SLOTS, MAX_SLOTS, MAX_WEIGHT,
-    MIN_SLOTS,
+    kong_defaults, ActiveHealth, ActiveHealthy, ActiveUnhealthy, Algorithm, BalancerError,
+    HashInputs, HashOn, PassiveHealth, ProbeKind, TargetSpec, UpstreamSpec, DEFAULT_SLOTS,
+    MAX_SLOTS, MAX_WEIGHT, MIN_SLOTS,
 };
 pub use upstream::{ConnectionGuard, Cursor, Target, Upstream};

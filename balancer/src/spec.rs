@@ -75,25 +75,37 @@ pub struct PassiveHealth {
     pub unhealthy_http_failures: u32,
 }
 
+/// Kong's health-check status defaults (`healthchecks` in its upstream schema); the config
+/// layer uses these too, so the defaults live in one place.
+pub mod kong_defaults {
+    /// `active.healthy.http_statuses`.
+    pub const ACTIVE_HEALTHY_STATUSES: &[u16] = &[200, 302];
+    /// `active.unhealthy.http_statuses`.
+    pub const ACTIVE_UNHEALTHY_STATUSES: &[u16] = &[429, 404, 500, 501, 502, 503, 504, 505];
+    /// `passive.healthy.http_statuses`: every registered 2xx and 3xx code.
+    pub const PASSIVE_HEALTHY_STATUSES: &[u16] = &[
+        200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307,
+        308,
+    ];
+    /// `passive.unhealthy.http_statuses`.
+    pub const PASSIVE_UNHEALTHY_STATUSES: &[u16] = &[429, 500, 503];
+    /// `active.timeout`, seconds.
+    pub const ACTIVE_TIMEOUT_SECS: f64 = 1.0;
+    /// `active.concurrency`.
+    pub const ACTIVE_CONCURRENCY: u32 = 10;
+}
+
 impl Default for PassiveHealth {
     fn default() -> Self {
         PassiveHealth {
-            healthy_http_statuses: kong_passive_healthy_statuses(),
+            healthy_http_statuses: kong_defaults::PASSIVE_HEALTHY_STATUSES.to_vec(),
             healthy_successes: 0,
-            unhealthy_http_statuses: vec![429, 500, 503],
+            unhealthy_http_statuses: kong_defaults::PASSIVE_UNHEALTHY_STATUSES.to_vec(),
             unhealthy_tcp_failures: 0,
             unhealthy_timeouts: 0,
             unhealthy_http_failures: 0,
         }
     }
-}
-
-/// Kong's default passive healthy statuses: every registered 2xx and 3xx code.
-fn kong_passive_healthy_statuses() -> Vec<u16> {
-    vec![
-        200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307,
-        308,
-    ]
 }
 
 /// Kong's `healthchecks.active.type`.
@@ -128,7 +140,7 @@ impl Default for ActiveHealthy {
         ActiveHealthy {
             interval: Duration::ZERO,
             successes: 0,
-            http_statuses: vec![200, 302],
+            http_statuses: kong_defaults::ACTIVE_HEALTHY_STATUSES.to_vec(),
         }
     }
 }
@@ -155,7 +167,7 @@ impl Default for ActiveUnhealthy {
             http_failures: 0,
             tcp_failures: 0,
             timeouts: 0,
-            http_statuses: vec![429, 404, 500, 501, 502, 503, 504, 505],
+            http_statuses: kong_defaults::ACTIVE_UNHEALTHY_STATUSES.to_vec(),
         }
     }
 }
@@ -188,8 +200,8 @@ impl Default for ActiveHealth {
         ActiveHealth {
             kind: ProbeKind::Http,
             http_path: "/".to_owned(),
-            timeout: Duration::from_secs(1),
-            concurrency: 10,
+            timeout: Duration::from_secs_f64(kong_defaults::ACTIVE_TIMEOUT_SECS),
+            concurrency: kong_defaults::ACTIVE_CONCURRENCY,
             https_verify_certificate: true,
             https_sni: None,
             headers: Vec::new(),

@@ -642,10 +642,7 @@ async fn reply_local(
     snapshot
         .plugins
         .header_filter(route, &LocalView(&local), &mut scratch.plugins);
-    // An unread request body would be taken for the next request: close instead of draining.
-    let close = !scratch.head.keep_alive
-        || scratch.head.framing != BodyFraming::None
-        || ctx.shutdown.is_fired();
+    let close = must_close_after_answer(ctx, scratch);
     let mut out = scratch.out();
     crate::respond::write_local_response(
         &mut out,
@@ -657,6 +654,24 @@ async fn reply_local(
     scratch
         .log
         .answered(local.status, ResponseSource::Exit, out.len());
+    send_answer(ctx, client, scratch, out, close).await
+}
+
+/// Whether the connection ends after the gateway answers the request itself: an unread
+/// request body would be taken for the next request, so it closes instead of draining.
+fn must_close_after_answer(ctx: &WorkerCtx, scratch: &Scratch) -> bool {
+    !scratch.head.keep_alive || scratch.head.framing != BodyFraming::None || ctx.shutdown.is_fired()
+}
+
+/// Sends a gateway-made answer (`out`) and ends the request: a lingering close when `close`,
+/// otherwise the request head is consumed and the connection kept.
+async fn send_answer(
+    ctx: &WorkerCtx,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    out: Vec<u8>,
+    close: bool,
+) -> After {
     let (result, out) = write_owned(
         &mut client.io.stream,
         out,
@@ -816,31 +831,12 @@ async fn reply_failure(
     failure: Failure,
     head_only: bool,
 ) -> After {
-    // An unread request body would be taken for the next request: close instead of draining.
-    let close = !scratch.head.keep_alive
-        || scratch.head.framing != BodyFraming::None
-        || ctx.shutdown.is_fired();
+    let close = must_close_after_answer(ctx, scratch);
     let mut out = scratch.out();
-    out.clear();
     let (status, message) = failure.status_and_message();
     write_json_response(&mut out, status, message, close, head_only);
     scratch.log.answered(status, failure.source(), out.len());
-    let (result, out) = write_owned(
-        &mut client.io.stream,
-        out,
-        ctx.shared.settings.client_send_timeout,
-    )
-    .await;
-    scratch.out = out;
-    if result.is_err() {
-        return After::Close;
-    }
-    if close {
-        client.io.lingering_close().await;
-        return After::Close;
-    }
-    client.io.consume(scratch.head.head_len);
-    After::KeepAlive
+    send_answer(ctx, client, scratch, out, close).await
 }
 
 fn report_connect_failure(target: Option<&Target>, error: &IoFailure) -> Failure {

@@ -39,6 +39,28 @@ pub(crate) fn set_consumer(
     }
 }
 
+/// Kong's flow shared by the auth plugins: with `anonymous` set, a request another auth plugin
+/// already authenticated passes (logical OR between auth plugins), and a failed one proceeds
+/// as the anonymous consumer; without it, the failure is the answer.
+fn authenticate_or_anonymous(
+    anonymous: Option<usize>,
+    ctx: &mut PluginCtx,
+    consumers: &Consumers,
+    authenticate: impl FnOnce(&mut PluginCtx) -> Result<(), LocalResponse>,
+) -> Access {
+    if anonymous.is_some() && ctx.has_credential {
+        return Access::Continue;
+    }
+    match (authenticate(ctx), anonymous) {
+        (Ok(()), _) => Access::Continue,
+        (Err(_), Some(a)) => {
+            set_consumer(ctx, consumers, a, None);
+            Access::Continue
+        }
+        (Err(resp), None) => Access::Respond(resp),
+    }
+}
+
 fn compile_anonymous(c: &mut Conf<'_>, consumers: &Consumers) -> Option<Option<usize>> {
     match c.opt_str("anonymous") {
         None => Some(None),
@@ -116,20 +138,9 @@ impl KeyAuth {
         if !self.run_on_preflight && req.method() == b"OPTIONS" {
             return Access::Continue;
         }
-        if self.anonymous.is_some() && ctx.has_credential {
-            // Logical OR between auth plugins: already authenticated.
-            return Access::Continue;
-        }
-        match self.authenticate(req, ctx, consumers) {
-            Ok(()) => Access::Continue,
-            Err(resp) => match self.anonymous {
-                Some(a) => {
-                    set_consumer(ctx, consumers, a, None);
-                    Access::Continue
-                }
-                None => Access::Respond(resp),
-            },
-        }
+        authenticate_or_anonymous(self.anonymous, ctx, consumers, |ctx| {
+            self.authenticate(req, ctx, consumers)
+        })
     }
 
     fn authenticate(
@@ -247,19 +258,9 @@ impl BasicAuth {
         ctx: &mut PluginCtx,
         consumers: &Consumers,
     ) -> Access {
-        if self.anonymous.is_some() && ctx.has_credential {
-            return Access::Continue;
-        }
-        match self.authenticate(req, ctx, consumers) {
-            Ok(()) => Access::Continue,
-            Err(resp) => match self.anonymous {
-                Some(a) => {
-                    set_consumer(ctx, consumers, a, None);
-                    Access::Continue
-                }
-                None => Access::Respond(resp),
-            },
-        }
+        authenticate_or_anonymous(self.anonymous, ctx, consumers, |ctx| {
+            self.authenticate(req, ctx, consumers)
+        })
     }
 
     fn authenticate(

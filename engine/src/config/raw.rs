@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use sluice_balancer::kong_defaults;
+
 /// The declarative format versions Sluice accepts (`_format_version`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FormatVersion {
@@ -296,8 +298,8 @@ impl Default for ActiveHealthcheck {
     fn default() -> Self {
         ActiveHealthcheck {
             kind: HealthcheckType::Http,
-            timeout: 1.0,
-            concurrency: 10,
+            timeout: kong_defaults::ACTIVE_TIMEOUT_SECS,
+            concurrency: kong_defaults::ACTIVE_CONCURRENCY,
             http_path: "/".to_owned(),
             https_verify_certificate: true,
             https_sni: None,
@@ -322,7 +324,7 @@ impl Default for ActiveHealthy {
         ActiveHealthy {
             interval: 0.0,
             successes: 0,
-            http_statuses: vec![200, 302],
+            http_statuses: kong_defaults::ACTIVE_HEALTHY_STATUSES.to_vec(),
         }
     }
 }
@@ -344,7 +346,7 @@ impl Default for ActiveUnhealthy {
             http_failures: 0,
             tcp_failures: 0,
             timeouts: 0,
-            http_statuses: vec![429, 404, 500, 501, 502, 503, 504, 505],
+            http_statuses: kong_defaults::ACTIVE_UNHEALTHY_STATUSES.to_vec(),
         }
     }
 }
@@ -365,12 +367,9 @@ pub struct PassiveHealthy {
 
 impl Default for PassiveHealthy {
     fn default() -> Self {
-        let mut http_statuses: Vec<u16> = (200..=208).collect();
-        http_statuses.push(226);
-        http_statuses.extend(300..=308);
         PassiveHealthy {
             successes: 0,
-            http_statuses,
+            http_statuses: kong_defaults::PASSIVE_HEALTHY_STATUSES.to_vec(),
         }
     }
 }
@@ -390,7 +389,7 @@ impl Default for PassiveUnhealthy {
             http_failures: 0,
             tcp_failures: 0,
             timeouts: 0,
-            http_statuses: vec![429, 500, 503],
+            http_statuses: kong_defaults::PASSIVE_UNHEALTHY_STATUSES.to_vec(),
         }
     }
 }
