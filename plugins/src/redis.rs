@@ -77,10 +77,12 @@ pub fn encode_command(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Nesting and size bounds: a reply to Sluice's commands is small and flat.
+/// Nesting and size bounds: a reply to Sluice's commands is small and flat (the rate-limiting
+/// script answers at most seven integers), so a misbehaving server can make a worker buffer
+/// at most a few MiB before the reply is refused.
 const MAX_DEPTH: usize = 4;
-const MAX_ELEMENTS: i64 = 1024;
-const MAX_BULK: i64 = 1 << 20;
+const MAX_ELEMENTS: i64 = 64;
+const MAX_BULK: i64 = 64 * 1024;
 
 /// Parses one reply from the start of `buf`: `Ok(None)` if more bytes are needed, otherwise
 /// the reply and the number of bytes it took.
