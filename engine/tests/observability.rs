@@ -502,3 +502,35 @@ plugins:
         assert!(text.contains(path), "missing {path} in:\n{text}");
     }
 }
+
+#[test]
+fn undeliverable_log_entries_are_dropped_and_counted_without_holding_requests() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let upstream = Upstream::fixed("ok");
+    let yaml = format!(
+        "_format_version: \"3.0\"
+services:
+  - name: svc
+    url: {url}
+    routes:
+      - name: r
+        paths: [\"/\"]
+plugins:
+  - name: http-log
+    config:
+      http_endpoint: http://{dead_addr}/logs
+      timeout: 200
+      queue:
+        max_retry_time: 0.3
+        initial_retry_delay: 0.05
+",
+        url = upstream.url()
+    );
+    let gateway = Gateway::start(&yaml, &[]);
+    for _ in 0..3 {
+        assert_eq!(gateway.get("/x", "x").status, 200);
+    }
+    scrape_when(&gateway, "sluice_log_entries_dropped_total", 3.0);
+}
