@@ -142,10 +142,12 @@ fn bench_chain(c: &mut Criterion) {
     .unwrap_or_else(|e| panic!("{e:?}"));
     metrics.describe_entities(
         vec![EntityInfo {
+            id: "route".into(),
             label: "route".into(),
             json: serde_json::Value::Null,
         }],
         vec![EntityInfo {
+            id: "service".into(),
             label: "service".into(),
             json: serde_json::Value::Null,
         }],

@@ -211,6 +211,8 @@ impl Kind {
 /// the entity as the serializer embeds it.
 #[derive(Debug, Clone, Default)]
 pub struct EntityInfo {
+    /// The entity's id (its name when the config gives no id).
+    pub id: String,
     pub label: String,
     pub json: serde_json::Value,
 }
@@ -305,6 +307,8 @@ pub struct Plugins {
     consumer_labels: Vec<u32>,
     routes: Vec<EntityMeta>,
     services: Vec<EntityMeta>,
+    /// Service ids by index (rate-limiting by service).
+    service_ids: Vec<String>,
     has_log_plugins: bool,
     state: Arc<PluginState>,
 }
@@ -330,6 +334,7 @@ impl Plugins {
             consumer_labels: Vec::new(),
             routes: Vec::new(),
             services: Vec::new(),
+            service_ids: Vec::new(),
             has_log_plugins: false,
             state: Arc::new(PluginState::default()),
         }
@@ -415,6 +420,7 @@ impl Plugins {
             consumer_labels,
             routes,
             services: Vec::new(),
+            service_ids: Vec::new(),
             has_log_plugins,
             state,
         })
@@ -543,9 +549,11 @@ impl Plugins {
             .any(|i| matches!(&i.kind, Kind::Prometheus(p) if p.upstream_health_metrics))
     }
 
-    /// Names the routes and services for metric labels and log entries (call after `compile`;
-    /// without it routes are labelled by index and entries carry no entity).
+    /// Names the routes and services for metric labels, log entries and rate-limiting by
+    /// service (call after `compile`; without it routes are labelled by index, entries carry no
+    /// entity and services are told apart by index).
     pub fn describe_entities(&mut self, routes: Vec<EntityInfo>, services: Vec<EntityInfo>) {
+        self.service_ids = services.iter().map(|s| s.id.clone()).collect();
         let metrics = &self.state.metrics;
         let meta = |e: EntityInfo| EntityMeta {
             label: metrics.intern(&e.label),
@@ -616,7 +624,9 @@ impl Plugins {
             Kind::IpRestriction(p) => p.access(req),
             Kind::SizeLimiting(p) => p.access(req, ctx),
             Kind::Acl(p) => p.access(ctx, c),
-            Kind::RateLimiting(p) => p.access(req, ctx, &self.state.counters, now, c),
+            Kind::RateLimiting(p) => {
+                p.access(req, ctx, &self.state.counters, now, c, &self.service_ids)
+            }
             Kind::RequestTransformer(p) => p.access(req, ctx),
             Kind::ResponseTransformer(_) => Access::Continue,
             Kind::RequestTermination(p) => p.access(req),

@@ -308,6 +308,7 @@ impl RateLimiting {
 
     /// Access phase. The local policy decides here; the redis policy returns
     /// [`Access::Wait`] with its script call, and decides in [`RateLimiting::finish`].
+    /// `service_ids`: the id of each service by index (Kong identifies a service by id).
     pub fn access(
         &self,
         req: &dyn RequestView,
@@ -315,10 +316,11 @@ impl RateLimiting {
         counters: &Counters,
         now: f64,
         consumers: &Consumers,
+        service_ids: &[String],
     ) -> Access {
         let mut key = std::mem::take(&mut ctx.scratch);
         key.clear();
-        self.identifier(req, ctx, consumers, &mut key);
+        self.identifier(req, ctx, consumers, service_ids, &mut key);
         let now_s = now.floor() as i64;
         let mut starts = [0i64; 6];
         let mut expires = now_s;
@@ -433,6 +435,7 @@ impl RateLimiting {
         req: &dyn RequestView,
         ctx: &PluginCtx,
         consumers: &Consumers,
+        service_ids: &[String],
         key: &mut String,
     ) {
         if matches!(self.policy, Policy::Local) {
@@ -450,10 +453,14 @@ impl RateLimiting {
                 None => have = false,
             },
             LimitBy::Ip => have = false,
+            // By id (Kong's), so that nodes sharing Redis count a service together.
             LimitBy::Service => match req.service() {
-                Some(s) => {
-                    let _ = write!(key, "service#{s}");
-                }
+                Some(s) => match service_ids.get(s).filter(|id| !id.is_empty()) {
+                    Some(id) => key.push_str(id),
+                    None => {
+                        let _ = write!(key, "service#{s}");
+                    }
+                },
                 None => have = false,
             },
             LimitBy::Header => match req.header(&self.header_name) {

@@ -215,7 +215,7 @@ fn compile_plugins(
         .collect();
     let route_services: Vec<Option<usize>> = source.routes.iter().map(|r| r.service).collect();
     let mut plugins = Plugins::compile(&specs, &consumers, &route_services, Arc::clone(state))?;
-    if plugins.has_log_plugins() {
+    if !plugins.is_empty() {
         plugins.describe_entities(route_entities(source), service_entities(source));
     }
     Ok(plugins)
@@ -238,6 +238,11 @@ fn route_entities(source: &DeclarativeConfig) -> Vec<EntityInfo> {
         .iter()
         .enumerate()
         .map(|(i, r)| EntityInfo {
+            id: r
+                .id
+                .clone()
+                .or_else(|| r.name.clone())
+                .unwrap_or_else(|| i.to_string()),
             label: r
                 .name
                 .clone()
@@ -259,6 +264,7 @@ fn service_entities(source: &DeclarativeConfig) -> Vec<EntityInfo> {
         .services
         .iter()
         .map(|s| EntityInfo {
+            id: s.id.clone().or_else(|| s.name.clone()).unwrap_or_default(),
             label: s.name.clone().unwrap_or_else(|| s.host.clone()),
             json: if with_json {
                 serde_json::Value::Object(super::export::service(s))
