@@ -281,8 +281,8 @@ fn log_phase(ctx: &WorkerCtx, client: &Client, scratch: &mut Scratch, snapshot: 
             receive_ms: 0.0,
         },
     };
-    let started_at_ms =
-        (unix_now() * 1000.0) as u64 - end.saturating_duration_since(started).as_millis() as u64;
+    let started_at_ms = ((unix_now() * 1000.0) as u64)
+        .saturating_sub(end.saturating_duration_since(started).as_millis() as u64);
     let facts = LogFacts {
         worker: ctx.index,
         route: log.route,
