@@ -104,6 +104,79 @@ impl TransferCoding {
     }
 }
 
+/// What the framing headers of one message (request or response) say, collected during the
+/// header walk both parsers share. Each side then applies its own rules (RFC 9112 section 6.3
+/// for responses, 6.1-6.2 for requests) to the result.
+#[derive(Debug, Default)]
+pub struct FramingHeaders {
+    pub content_length: Option<u64>,
+    pub chunked: bool,
+    pub connection_close: bool,
+    pub connection_keep_alive: bool,
+    pub connection_upgrade: bool,
+    /// A Connection header names other headers, which must then not be forwarded.
+    pub connection_names_headers: bool,
+}
+
+/// A framing header no proxy can read unambiguously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramingHeaderError {
+    /// Not a number, or two Content-Length values that differ.
+    ContentLength,
+    /// Malformed or repeated Transfer-Encoding (`unsupported: false`), or a well-formed list
+    /// of codings other than a lone `chunked` (`unsupported: true`).
+    TransferEncoding { unsupported: bool },
+}
+
+impl FramingHeaders {
+    /// Records one header line if it bears on framing; other headers are ignored.
+    // Inlined into both header walks: one call per header line showed up as +10% head parse time.
+    #[inline(always)]
+    pub fn record(&mut self, name: &[u8], value: &[u8]) -> Result<(), FramingHeaderError> {
+        match name.len() {
+            10 if header_eq(name, "connection") => {
+                self.connection_close |= contains_token(value, "close");
+                self.connection_keep_alive |= contains_token(value, "keep-alive");
+                self.connection_upgrade |= contains_token(value, "upgrade");
+                self.connection_names_headers |= connection_names_headers(value);
+            }
+            14 if header_eq(name, "content-length") => {
+                let length =
+                    parse_content_length(value).ok_or(FramingHeaderError::ContentLength)?;
+                if self
+                    .content_length
+                    .is_some_and(|previous| previous != length)
+                {
+                    return Err(FramingHeaderError::ContentLength);
+                }
+                self.content_length = Some(length);
+            }
+            17 if header_eq(name, "transfer-encoding") => {
+                if self.chunked {
+                    // Split Transfer-Encoding headers are legal but exist mostly to confuse
+                    // parsers; one chunked header is all a well-behaved peer sends.
+                    return Err(FramingHeaderError::TransferEncoding { unsupported: false });
+                }
+                TransferCoding::parse(value)
+                    .map_err(|unsupported| FramingHeaderError::TransferEncoding { unsupported })?;
+                self.chunked = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the peer lets the connection be reused after this message (RFC 9112 section
+    /// 9.3): HTTP/1.1 unless `close`, HTTP/1.0 only with `keep-alive`.
+    pub fn keep_alive(&self, http10: bool) -> bool {
+        if http10 {
+            self.connection_keep_alive && !self.connection_close
+        } else {
+            !self.connection_close
+        }
+    }
+}
+
 /// Parses a Content-Length value: digits only, or an identical comma-separated list.
 pub fn parse_content_length(value: &[u8]) -> Option<u64> {
     let mut result: Option<u64> = None;

@@ -7,8 +7,8 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::{
-    contains_token, header_eq, parse_content_length, BodyFraming, HeadLimits, HeaderPos,
-    TransferCoding, MAX_HEADERS_CAP,
+    header_eq, BodyFraming, FramingHeaderError, FramingHeaders, HeadLimits, HeaderPos,
+    MAX_HEADERS_CAP,
 };
 
 /// Why a request head was refused; `status()` gives the response code (the connection is
@@ -213,19 +213,14 @@ pub fn parse_request(
     head.query = None;
     head.expect_continue = false;
     head.upgrade = false;
-    head.connection_names_headers = false;
 
     let target_range = offset(target.as_bytes());
     let (path, query, absolute_authority) = split_target(target.as_bytes(), target_range.start)?;
     head.path = path;
     head.query = query;
 
-    let mut content_length: Option<u64> = None;
-    let mut transfer_encoding: Option<TransferCoding> = None;
+    let mut framing = FramingHeaders::default();
     let mut host_count = 0usize;
-    let mut connection_close = false;
-    let mut connection_keep_alive = false;
-    let mut connection_upgrade = false;
     let mut has_upgrade_header = false;
 
     for header in req.headers.iter() {
@@ -244,35 +239,15 @@ pub fn parse_request(
                 head.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
             }
             7 if header_eq(name, "upgrade") => has_upgrade_header = true,
-            10 if header_eq(name, "connection") => {
-                connection_close |= contains_token(value, "close");
-                connection_keep_alive |= contains_token(value, "keep-alive");
-                connection_upgrade |= contains_token(value, "upgrade");
-                head.connection_names_headers |= super::connection_names_headers(value);
-            }
-            14 if header_eq(name, "content-length") => {
-                let length =
-                    parse_content_length(value).ok_or(RequestError::InvalidContentLength)?;
-                if content_length.is_some_and(|previous| previous != length) {
-                    return Err(RequestError::InvalidContentLength);
+            _ => framing.record(name, value).map_err(|error| match error {
+                FramingHeaderError::ContentLength => RequestError::InvalidContentLength,
+                FramingHeaderError::TransferEncoding { unsupported: true } => {
+                    RequestError::UnsupportedTransferCoding
                 }
-                content_length = Some(length);
-            }
-            17 if header_eq(name, "transfer-encoding") => {
-                if transfer_encoding.is_some() {
-                    // Split Transfer-Encoding headers are legal but exist mostly to confuse
-                    // parsers; one chunked header is all a well-behaved client sends.
-                    return Err(RequestError::InvalidTransferEncoding);
+                FramingHeaderError::TransferEncoding { unsupported: false } => {
+                    RequestError::InvalidTransferEncoding
                 }
-                transfer_encoding = Some(TransferCoding::parse(value).map_err(|unsupported| {
-                    if unsupported {
-                        RequestError::UnsupportedTransferCoding
-                    } else {
-                        RequestError::InvalidTransferEncoding
-                    }
-                })?);
-            }
-            _ => {}
+            })?,
         }
     }
 
@@ -294,23 +269,20 @@ pub fn parse_request(
         return Err(RequestError::MultipleHost);
     }
 
-    head.explicit_zero_length = content_length == Some(0);
-    head.framing = match (content_length, transfer_encoding) {
-        (Some(_), Some(_)) => return Err(RequestError::LengthAndChunked),
-        (_, Some(TransferCoding::Chunked)) if head.http10 => {
+    head.explicit_zero_length = framing.content_length == Some(0);
+    head.framing = match (framing.content_length, framing.chunked) {
+        (Some(_), true) => return Err(RequestError::LengthAndChunked),
+        (_, true) if head.http10 => {
             // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
             return Err(RequestError::InvalidTransferEncoding);
         }
-        (_, Some(TransferCoding::Chunked)) => BodyFraming::Chunked,
-        (Some(0), None) | (None, None) => BodyFraming::None,
-        (Some(n), None) => BodyFraming::Length(n),
+        (_, true) => BodyFraming::Chunked,
+        (Some(0), false) | (None, false) => BodyFraming::None,
+        (Some(n), false) => BodyFraming::Length(n),
     };
-    head.keep_alive = if head.http10 {
-        connection_keep_alive && !connection_close
-    } else {
-        !connection_close
-    };
-    head.upgrade = connection_upgrade && has_upgrade_header && !head.http10;
+    head.keep_alive = framing.keep_alive(head.http10);
+    head.connection_names_headers = framing.connection_names_headers;
+    head.upgrade = framing.connection_upgrade && has_upgrade_header && !head.http10;
     if head.method_kind() == Method::Connect {
         return Err(RequestError::InvalidTarget);
     }

@@ -6,8 +6,8 @@
 use std::mem::MaybeUninit;
 
 use super::{
-    contains_token, header_eq, parse_content_length, BodyFraming, HeadLimits, HeaderPos,
-    TransferCoding, MAX_HEADERS_CAP,
+    header_eq, BodyFraming, FramingHeaderError, FramingHeaders, HeadLimits, HeaderPos,
+    MAX_HEADERS_CAP,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -130,12 +130,8 @@ pub fn parse_response(
     head.reason = reason_range(buf);
     head.http10 = version == 0;
     head.headers.clear();
-    head.connection_names_headers = false;
 
-    let mut content_length: Option<u64> = None;
-    let mut chunked = false;
-    let mut connection_close = false;
-    let mut connection_keep_alive = false;
+    let mut framing = FramingHeaders::default();
     for header in response.headers.iter() {
         let name = header.name.as_bytes();
         let value = header.value;
@@ -143,36 +139,24 @@ pub fn parse_response(
             name: offset(name),
             value: offset(value),
         });
-        if header_eq(name, "content-length") {
-            let length = parse_content_length(value).ok_or(ResponseError::InvalidContentLength)?;
-            if content_length.is_some_and(|previous| previous != length) {
-                return Err(ResponseError::InvalidContentLength);
-            }
-            content_length = Some(length);
-        } else if header_eq(name, "transfer-encoding") {
-            if chunked {
-                return Err(ResponseError::InvalidTransferEncoding);
-            }
-            TransferCoding::parse(value).map_err(|_| ResponseError::InvalidTransferEncoding)?;
-            chunked = true;
-        } else if header_eq(name, "connection") {
-            connection_close |= contains_token(value, "close");
-            connection_keep_alive |= contains_token(value, "keep-alive");
-            head.connection_names_headers |= super::connection_names_headers(value);
-        }
+        framing.record(name, value).map_err(|error| match error {
+            FramingHeaderError::ContentLength => ResponseError::InvalidContentLength,
+            FramingHeaderError::TransferEncoding { .. } => ResponseError::InvalidTransferEncoding,
+        })?;
     }
+    head.connection_names_headers = framing.connection_names_headers;
 
     let bodyless =
         request_was_head || (100..200).contains(&status) || status == 204 || status == 304;
     head.framing = if bodyless {
         // Framing headers on bodyless responses describe the representation, not this message,
         // but both together are still a sign of a confused upstream.
-        if chunked && content_length.is_some() {
+        if framing.chunked && framing.content_length.is_some() {
             return Err(ResponseError::LengthAndChunked);
         }
         BodyFraming::None
     } else {
-        match (content_length, chunked) {
+        match (framing.content_length, framing.chunked) {
             (Some(_), true) => return Err(ResponseError::LengthAndChunked),
             (_, true) if head.http10 => return Err(ResponseError::InvalidTransferEncoding),
             (_, true) => BodyFraming::Chunked,
@@ -181,12 +165,7 @@ pub fn parse_response(
             (None, false) => BodyFraming::UntilClose,
         }
     };
-    head.keep_alive = head.framing != BodyFraming::UntilClose
-        && if head.http10 {
-            connection_keep_alive && !connection_close
-        } else {
-            !connection_close
-        };
+    head.keep_alive = head.framing != BodyFraming::UntilClose && framing.keep_alive(head.http10);
     Ok(ResponseStatus::Complete(head))
 }
 
