@@ -86,6 +86,9 @@ struct StartArgs {
     /// Seconds allowed between two reads of a request body.
     #[arg(long, env = "SLUICE_CLIENT_BODY_TIMEOUT", default_value_t = 60.0)]
     client_body_timeout: f64,
+    /// Seconds allowed for each write to a client that stopped reading (nginx's send_timeout).
+    #[arg(long, env = "SLUICE_CLIENT_SEND_TIMEOUT", default_value_t = 60.0)]
+    client_send_timeout: f64,
     /// Seconds an idle keepalive client connection is kept.
     #[arg(long, env = "SLUICE_KEEPALIVE_TIMEOUT", default_value_t = 60.0)]
     keepalive_timeout: f64,
@@ -102,6 +105,10 @@ struct StartArgs {
     /// Largest request body in bytes (413 beyond); 0 means unlimited (Kong's default).
     #[arg(long, env = "SLUICE_MAX_BODY_SIZE", default_value_t = 0)]
     max_body_size: u64,
+    /// Pipelining depth: the answer to a request that was queued behind this many unanswered
+    /// ones closes the connection, and the client resends the rest (RFC 9112 9.3.2).
+    #[arg(long, env = "SLUICE_MAX_PIPELINED_REQUESTS", default_value_t = 256)]
+    max_pipelined_requests: usize,
     /// Idle upstream connections kept per target per worker.
     #[arg(
         long,
@@ -141,10 +148,12 @@ impl StartArgs {
         settings.client_header_timeout =
             seconds(self.client_header_timeout, "client-header-timeout")?;
         settings.client_body_timeout = seconds(self.client_body_timeout, "client-body-timeout")?;
+        settings.client_send_timeout = seconds(self.client_send_timeout, "client-send-timeout")?;
         settings.keepalive_timeout = seconds(self.keepalive_timeout, "keepalive-timeout")?;
         settings.drain_timeout = seconds(self.drain_timeout, "drain-timeout")?;
         settings.max_connections_per_worker = self.max_connections_per_worker.max(1);
         settings.max_body_size = (self.max_body_size > 0).then_some(self.max_body_size);
+        settings.max_pipelined_requests = self.max_pipelined_requests.max(1);
         settings.trusted_ips = self.trusted_ips;
         settings.proxy_protocol = self.proxy_protocol;
         settings.pool.max_idle_per_target = self.upstream_keepalive_pool_size;

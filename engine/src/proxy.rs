@@ -178,15 +178,25 @@ pub async fn serve_client(
             }
         }
     }
+    // Requests found already buffered when the previous answer was done: the client sent them
+    // without waiting (pipelining). Bytes a client queues cost it nothing, so the depth is
+    // bounded; the counter restarts whenever the buffer runs dry.
+    let mut pipelined = 0usize;
     loop {
-        if client.io.pending_len() == 0 && !wait_for_request(ctx, &mut client).await {
-            return;
+        if client.io.pending_len() == 0 {
+            if !wait_for_request(ctx, &mut client).await {
+                return;
+            }
+            pipelined = 0;
+        } else if client.requests > 0 {
+            pipelined += 1;
         }
+        let last_allowed = pipelined >= settings.max_pipelined_requests;
         let mut scratch = ctx.take_scratch();
         // Boxed so that a request's future state (about 4 KiB) and scratch space exist only
         // while a request runs: an idle keepalive connection costs little more than its read
         // buffer (10k idle connections: 142 MiB RSS before this, see perf/RESULTS.md after).
-        let outcome = Box::pin(serve_request(ctx, &mut client, &mut scratch)).await;
+        let outcome = Box::pin(serve_request(ctx, &mut client, &mut scratch, last_allowed)).await;
         ctx.return_scratch(scratch);
         match outcome {
             After::KeepAlive if !ctx.shutdown.is_fired() => {}
@@ -221,10 +231,23 @@ async fn wait_for_request(ctx: &WorkerCtx, client: &mut Client) -> bool {
 }
 
 /// One request, from its first buffered bytes to the end of its response.
-async fn serve_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut Scratch) -> After {
+/// `last_allowed`: the pipelining depth is reached, so this answer closes the connection.
+async fn serve_request(
+    ctx: &Rc<WorkerCtx>,
+    client: &mut Client,
+    scratch: &mut Scratch,
+    last_allowed: bool,
+) -> After {
     let settings = &ctx.shared.settings;
     let started = Instant::now();
     match read_head(ctx, client, scratch).await {
+        HeadRead::Ready if last_allowed => {
+            tracing::debug!(
+                limit = settings.max_pipelined_requests,
+                "pipelining depth reached; closing after this answer"
+            );
+            scratch.head.keep_alive = false;
+        }
         HeadRead::Ready => {}
         HeadRead::Closed => return After::Close,
         HeadRead::Rejected(failure) => {

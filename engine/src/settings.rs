@@ -85,6 +85,9 @@ pub struct ProxySettings {
     pub max_connections_per_worker: usize,
     /// Largest request body accepted (413 beyond); `None` is unlimited, Kong's default.
     pub max_body_size: Option<u64>,
+    /// Pipelining depth: the answer to a request that was queued behind this many unanswered
+    /// ones closes the connection (the client resends what it queued beyond).
+    pub max_pipelined_requests: usize,
     pub trusted_ips: Vec<Cidr>,
     pub proxy_protocol: bool,
     pub pool: PoolSettings,
@@ -101,6 +104,7 @@ impl Default for ProxySettings {
             drain_timeout: Duration::from_secs(10),
             max_connections_per_worker: 16_384,
             max_body_size: None,
+            max_pipelined_requests: 256,
             trusted_ips: Vec::new(),
             proxy_protocol: false,
             pool: PoolSettings::default(),

@@ -86,9 +86,20 @@ fn check_head(buf: &[u8], limits: &HeadLimits, head: &RequestHead) {
         limits.max_head
     );
     assert!(
-        buf[..n].ends_with(b"\n"),
-        "head does not end with a newline"
+        buf[..n].ends_with(b"\r\n\r\n"),
+        "head does not end with CRLF CRLF"
     );
+    // Every line ends in CRLF; only the empty lines httparse skips before the request line
+    // may be bare LFs (they are never forwarded).
+    let first_line = buf[..n]
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(n);
+    for i in first_line..n {
+        if buf[i] == b'\n' {
+            assert!(buf[i - 1] == b'\r', "bare LF at {i} accepted");
+        }
+    }
     let in_head = |r: &std::ops::Range<usize>, what: &str| {
         assert!(
             r.start <= r.end && r.end <= n,

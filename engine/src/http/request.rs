@@ -41,6 +41,8 @@ pub enum RequestError {
     UnsupportedTransferCoding,
     #[error("invalid request target")]
     InvalidTarget,
+    #[error("line ending without CR in request head")]
+    BareLineFeed,
 }
 
 impl RequestError {
@@ -223,11 +225,24 @@ pub fn parse_request(
     let mut host_count = 0usize;
     let mut has_upgrade_header = false;
 
+    // Every line of the head must end in CRLF. httparse also takes a bare LF (RFC 9112
+    // section 2.2 allows either), but a proxy in front of Sluice that does not would read
+    // `X: a\nTransfer-Encoding: chunked` as one header where Sluice reads two: a desync. Each
+    // line ends right before the next one starts, so checking the byte two before every
+    // header name and the head's last two line ends covers every line after the request line.
+    let crlf_before = |end: usize| end.checked_sub(2).and_then(|i| buf.get(i)) == Some(&b'\r');
+    if !crlf_before(head_len) || !crlf_before(head_len.saturating_sub(2)) {
+        return Err(RequestError::BareLineFeed);
+    }
     for header in req.headers.iter() {
         let name = header.name.as_bytes();
         let value = header.value;
+        let name_range = offset(name);
+        if !crlf_before(name_range.start) {
+            return Err(RequestError::BareLineFeed);
+        }
         head.headers.push(HeaderPos {
-            name: offset(name),
+            name: name_range,
             value: offset(value),
         });
         match name.len() {

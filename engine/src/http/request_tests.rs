@@ -41,6 +41,16 @@ fn framing_decisions() {
         ("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", Err(RequestError::Malformed)),
         ("GET / HTTP/1.1\r\nHost: a\r\nX\x7f: a\r\n\r\n", Err(RequestError::Malformed)),
         ("GET /a\x00 HTTP/1.1\r\nHost: a\r\n\r\n", Err(RequestError::Malformed)),
+        // Line endings: CRLF only, on every line (a bare LF can desync a proxy in front).
+        ("GET / HTTP/1.1\nHost: a\r\n\r\n", Err(RequestError::BareLineFeed)),
+        ("GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", Err(RequestError::BareLineFeed)),
+        ("GET / HTTP/1.1\r\nHost: a\n\r\n", Err(RequestError::BareLineFeed)),
+        ("GET / HTTP/1.1\r\nHost: a\r\n\n", Err(RequestError::BareLineFeed)),
+        ("GET / HTTP/1.1\nHost: a\n\n", Err(RequestError::BareLineFeed)),
+        ("GET / HTTP/1.0\n\n", Err(RequestError::BareLineFeed)),
+        ("GET / HTTP/1.0\n\r\n", Err(RequestError::BareLineFeed)),
+        ("POST / HTTP/1.1\r\nHost: a\r\nX: a\nTransfer-Encoding: chunked\r\n\r\n", Err(RequestError::BareLineFeed)),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX:\r\nY: \r\n\r\n", Ok(BodyFraming::None)),
         // Host rules.
         ("GET / HTTP/1.1\r\n\r\n", Err(RequestError::MissingHost)),
         ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Err(RequestError::MultipleHost)),
