@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what perf/scripts/run.sh needs (wrk, nginx-light, haproxy; python3 and taskset are
-# assumed), only when missing. Safe to re-run: with everything present it does nothing.
+# Installs what perf/scripts/run.sh and leakcheck.sh need (wrk, nginx-light, haproxy, valgrind,
+# curl, taskset, python3), only when missing. Safe to re-run: with everything present it does nothing.
 set -euo pipefail
 
 need=()
@@ -9,9 +9,11 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ ${#need[@]} -eq 0 ]; then
-    echo "perf deps present: $(command -v wrk nginx haproxy | tr '\n' ' ')"
+    echo "perf deps present: $(command -v wrk nginx haproxy valgrind curl | tr '\n' ' ')"
     exit 0
 fi
 
