@@ -624,6 +624,42 @@ fn pooled_connection_that_received_unsolicited_bytes_is_not_reused() {
 }
 
 #[test]
+fn upstream_response_longer_than_declared_is_cut_at_its_length_and_never_reused() {
+    // The extra bytes arrive in the same write as the declared body: a second response the
+    // upstream smuggled in, waiting to be read as the answer to the next request.
+    let upstream = Upstream::start(|req| {
+        if req.path() == "/first" {
+            Action::Respond(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\n\
+                  Content-Length: 8\r\n\r\nsmuggled"
+                    .to_vec(),
+            )
+        } else {
+            Action::Respond(response(200, &[], req.path().as_bytes()))
+        }
+    });
+    let gw = Gateway::start(&catch_all(&upstream.url(), ""), &["--workers", "1"]);
+    let mut client = gw.client();
+    let r = client.request(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{}", r.head);
+    let r = client.request(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "/second"),
+        "bytes beyond the declared length were relayed as the next answer: {}",
+        r.head
+    );
+    assert!(client.is_open_after(Duration::from_millis(100)));
+    assert_eq!(
+        upstream.accepted(),
+        2,
+        "the connection that sent extra bytes was reused"
+    );
+    let conns: Vec<usize> = upstream.requests().iter().map(|r| r.conn).collect();
+    assert_eq!(conns, [0, 1]);
+}
+
+#[test]
 fn post_after_upstream_closed_the_idle_pooled_connection_succeeds() {
     // Like an upstream whose keepalive timeout is shorter than the gateway's (Node.js: 5 s):
     // the connection is closed while idle in the pool, long before the next request.
