@@ -21,7 +21,8 @@ use crate::forward::{
     write_client_head_edited, write_upstream_head_edited, ClientBody, ClientFacts, RequestEdits,
     UpstreamTarget,
 };
-use crate::http::request::{parse_request, Method, ParseStatus, RequestHead};
+use crate::http::chunked::ChunkedScanner;
+use crate::http::request::{parse_request, Method, ParseStatus, RequestError, RequestHead};
 use crate::http::response::{parse_response, ResponseHead, ResponseStatus};
 use crate::http::BodyFraming;
 use crate::pool::UpstreamConn;
@@ -129,6 +130,9 @@ struct Client {
     io: BufferedStream,
     facts: ClientFacts,
     requests: u64,
+    /// When the head being read must be complete: the header timeout counts from the accept
+    /// for the first request, from its first byte for later ones, and never restarts on a read.
+    head_deadline: Instant,
 }
 
 /// What happens to the client connection after a request.
@@ -155,6 +159,7 @@ pub async fn serve_client(
             local.map(|a| a.port()).unwrap_or(0),
         ),
         requests: 0,
+        head_deadline: Instant::now() + settings.client_header_timeout,
     };
     if settings.proxy_protocol {
         // Boxed like the request future: rare, large states stay out of the idle connection.
@@ -218,10 +223,15 @@ async fn wait_for_request(ctx: &WorkerCtx, client: &mut Client) -> bool {
         return false;
     }
     let timeout = if client.requests == 0 {
-        settings.client_header_timeout
+        client
+            .head_deadline
+            .saturating_duration_since(Instant::now())
     } else {
         settings.keepalive_timeout
     };
+    if timeout.is_zero() {
+        return false;
+    }
     client.io.compact();
     let read = monoio::select! {
         read = client.io.fill(CLIENT_BUFFER, timeout) => read,
@@ -240,6 +250,9 @@ async fn serve_request(
 ) -> After {
     let settings = &ctx.shared.settings;
     let started = Instant::now();
+    if client.requests > 0 {
+        client.head_deadline = started + settings.client_header_timeout;
+    }
     match read_head(ctx, client, scratch).await {
         HeadRead::Ready if last_allowed => {
             tracing::debug!(
@@ -336,7 +349,7 @@ enum HeadRead {
 async fn read_head(ctx: &WorkerCtx, client: &mut Client, scratch: &mut Scratch) -> HeadRead {
     let settings = &ctx.shared.settings;
     client.io.compact();
-    let deadline = Instant::now() + settings.client_header_timeout;
+    let deadline = client.head_deadline;
     loop {
         let head = std::mem::take(&mut scratch.head);
         match parse_request(client.io.pending(), &settings.limits, head) {
@@ -815,6 +828,18 @@ async fn proxy_with_retries(
     upstream: Option<(usize, &Arc<Upstream>)>,
 ) -> After {
     let head_only = scratch.head.method_kind() == Method::Head;
+    if scratch.head.framing == BodyFraming::Chunked {
+        // The body streams, so a broken chunk arriving later can only cut the upstream request
+        // short; the bytes already here are checked before an upstream sees anything.
+        let buffered = &client.io.pending()[scratch.head.head_len..];
+        if ChunkedScanner::new(ctx.shared.settings.limits.max_head)
+            .scan(buffered)
+            .is_err()
+        {
+            let failure = Failure::BadRequest(RequestError::InvalidChunkedBody);
+            return reply_failure(ctx, client, scratch, failure, false).await;
+        }
+    }
     let mut order = match (&attempt.service.backend, upstream) {
         (Backend::Upstream(_), Some((index, upstream))) => {
             let key = (!scratch.hash_key.is_empty()).then_some(scratch.hash_key.as_slice());
@@ -1032,6 +1057,14 @@ async fn try_target(
                         reply_failure(ctx, client, scratch, failure, false).await,
                     ));
                 }
+                Err(RelayError::Source(SourceError::Framing(_))) => {
+                    // The upstream got a request cut short; that connection is dropped here.
+                    let failure = Failure::BadRequest(RequestError::InvalidChunkedBody);
+                    return Err(AttemptError::Done(
+                        reply_failure(ctx, client, scratch, failure, false).await,
+                    ));
+                }
+                // The client went away or stalled: nobody to answer.
                 Err(RelayError::Source(_)) => return Err(AttemptError::Done(After::Close)),
                 Err(RelayError::Destination(e)) => {
                     let failure = report_connect_failure(target, &e);

@@ -7,7 +7,9 @@
 
 mod support;
 
-use support::{ok, pattern, response, Action, Framing, Gateway, Upstream};
+use std::time::Duration;
+
+use support::{ok, pattern, response, Action, Framing, Gateway, RawUpstream, Upstream};
 
 fn catch_all(upstream: &Upstream) -> String {
     format!(
@@ -256,38 +258,84 @@ fn bad_chunked_body_closes_without_forwarding_a_request() {
     ];
     let mut failures = Vec::new();
     for (name, body) in bodies {
-        let upstream = Upstream::fixed("must not complete");
-        let gw = Gateway::start(&catch_all(&upstream), &[]);
+        // A raw upstream records every byte: the scripted `Upstream` would drop a partial or
+        // malformed request unseen, so `request_count() == 0` could not tell "nothing
+        // forwarded" from "the head and half a body forwarded".
+        let upstream = RawUpstream::start();
+        let gw = Gateway::start(
+            &format!(
+                "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: {}\n    routes:\n      - paths: [\"/\"]\n",
+                upstream.url()
+            ),
+            &[],
+        );
         let mut client = gw.client();
         let raw =
             format!("POST /f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
-        client.send(raw.as_bytes());
+        if let Err(e) = client.try_send(raw.as_bytes()) {
+            failures.push(format!("{name}: write failed: {e}"));
+        }
         match client.try_read_response(false) {
-            Ok(None) => {}
-            Ok(Some(r)) if r.status >= 400 => {
+            Ok(Some(r)) if r.status == 400 => {
                 let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     client.assert_closed()
                 }));
                 if closed.is_err() {
-                    failures.push(format!("{name}: connection stayed open after {}", r.status));
+                    failures.push(format!("{name}: connection stayed open after the 400"));
                 }
             }
             Ok(Some(r)) => failures.push(format!(
-                "{name}: got {} for a broken chunked body\n{}",
+                "{name}: expected 400, got {} for a broken chunked body\n{}",
                 r.status, r.head
             )),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-            Err(e) => failures.push(format!("{name}: {e}")),
+            Ok(None) => failures.push(format!("{name}: closed without a 400")),
+            Err(e) => failures.push(format!("{name}: no 400 ({e})")),
         }
-        upstream.wait_all_closed();
-        if upstream.request_count() != 0 {
+        // Anything the gateway forwarded was written before it answered the client; the
+        // wait only lets the raw upstream's reader threads record it.
+        std::thread::sleep(Duration::from_millis(300));
+        let received = upstream.received();
+        if upstream.accepted() > 0 || !received.is_empty() {
+            let (head, rest) = match received.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(i) => received.split_at(i + 4),
+                None => (&received[..], &[][..]),
+            };
             failures.push(format!(
-                "{name}: the upstream saw a complete request: {:?}",
-                upstream.requests()
+                "{name}: the gateway opened {} upstream connection(s) and forwarded a {}-byte head \
+                 and the body bytes {:?}",
+                upstream.accepted(),
+                head.len(),
+                show(rest)
             ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn broken_chunk_arriving_mid_stream_is_400_and_cuts_the_upstream_request_short() {
+    // The head and a first good chunk are forwarded as they arrive (bodies stream); the bad
+    // chunk comes later, so the upstream must be left with an incomplete request.
+    let upstream = Upstream::fixed("ok");
+    let gw = Gateway::start(&catch_all(&upstream), &[]);
+    let mut client = gw.client();
+    client.send(b"POST /f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    assert!(
+        support::wait_until(Duration::from_secs(5), || upstream.accepted() == 1),
+        "the head was not forwarded while the body streamed"
+    );
+    client.send(b"zz\r\nxx\r\n0\r\n\r\n");
+    let answer = client.read_response();
+    assert_eq!(answer.status, 400, "{}", answer.head);
+    assert!(answer.says_close(), "{}", answer.head);
+    client.assert_closed();
+    upstream.wait_all_closed();
+    assert_eq!(
+        upstream.request_count(),
+        0,
+        "the upstream saw a complete request"
+    );
+    assert_eq!(upstream.incomplete(), 1);
 }
 
 #[test]
@@ -555,10 +603,31 @@ fn ambiguous_upstream_response_framing_is_502() {
             "no upstream bytes may leak: {:?}",
             r.text()
         );
+        // The connection that sent the ambiguous response is closed by the gateway, not kept
+        // or pooled: its framing is unknown, so whatever follows on it cannot be trusted. (The
+        // upstream's `Respond` keeps the connection open on its side, so only the gateway can
+        // end it; the scripted upstream would otherwise wait 30 s for the next request.)
+        let conn = upstream
+            .requests()
+            .iter()
+            .find(|req| req.path() == path)
+            .map(|req| req.conn)
+            .unwrap_or_else(|| panic!("{path} never reached the upstream"));
+        assert!(
+            upstream.wait_conn_closed(conn, Duration::from_secs(5)),
+            "{path}: the gateway kept the upstream connection that sent an ambiguous response open"
+        );
     }
-    // A fresh request afterwards is served normally (the broken upstream connection was not pooled).
+    assert_eq!(
+        upstream.accepted(),
+        2,
+        "each ambiguous response came on its own connection"
+    );
+    // A fresh request afterwards is served normally, on a new connection (the broken ones
+    // were closed, not pooled).
     let r = gw.get("/ok", "x");
     assert_eq!((r.status, r.text().as_str()), (200, "fine"), "{}", r.head);
+    assert_eq!(upstream.accepted(), 3, "a closed connection was reused");
 }
 
 #[test]

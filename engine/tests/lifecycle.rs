@@ -340,6 +340,29 @@ fn io_uring_driver_round_trip() {
     driver_round_trip("io-uring");
 }
 
+/// CI runs the integration suite a second time with `SLUICE_IO_DRIVER=legacy` (`.ci/run`):
+/// the variable must reach every gateway the tests start, or that run silently repeats the
+/// default driver. (The support strips every other `SLUICE_*` variable.)
+#[test]
+fn the_io_driver_from_the_test_environment_reaches_the_gateway() {
+    let upstream = Upstream::fixed("pong");
+    let gw = Gateway::start(&single_route(&upstream.url(), "/"), &[]);
+    let requested = std::env::var("SLUICE_IO_DRIVER").unwrap_or_default();
+    let expected: &[&str] = match requested.as_str() {
+        "legacy" => &["Legacy"],
+        "io-uring" => &["IoUring"],
+        // auto (the default) reports Legacy when the kernel has no io_uring.
+        "" | "auto" => &["Auto", "Legacy"],
+        other => panic!("SLUICE_IO_DRIVER={other:?} is not a driver"),
+    };
+    let driver = gw.started_driver();
+    assert!(
+        expected.contains(&driver.as_str()),
+        "SLUICE_IO_DRIVER={requested:?} but the gateway runs the {driver} driver"
+    );
+    assert_eq!(gw.get("/", "x").status, 200);
+}
+
 #[test]
 fn in_flight_request_finishes_on_the_old_config_across_a_reload() {
     let upstream = Upstream::start(|req| {

@@ -43,6 +43,9 @@ pub enum RequestError {
     InvalidTarget,
     #[error("line ending without CR in request head")]
     BareLineFeed,
+    /// Found in the body, after the head was accepted.
+    #[error("invalid chunked request body")]
+    InvalidChunkedBody,
 }
 
 impl RequestError {

@@ -152,15 +152,42 @@ pub fn sluice_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sluice")
 }
 
-/// A `sluice` command with no `SLUICE_*` variables inherited from the environment.
+/// `SLUICE_*` variables the tests pass through to the gateway: CI runs the whole suite once
+/// more with `SLUICE_IO_DRIVER=legacy` (see `.ci/run`) to cover the epoll driver.
+pub const PASSED_THROUGH_ENV: &[&str] = &["SLUICE_IO_DRIVER"];
+
+/// A `sluice` command with no `SLUICE_*` variables inherited from the environment (a
+/// developer's settings must not change what the tests see), except [`PASSED_THROUGH_ENV`].
 pub fn sluice_command() -> Command {
     let mut cmd = Command::new(sluice_bin());
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SLUICE_") {
+        let name = key.to_string_lossy();
+        if name.starts_with("SLUICE_") && !PASSED_THROUGH_ENV.contains(&name.as_ref()) {
             cmd.env_remove(key);
         }
     }
     cmd
+}
+
+/// `text` without ANSI escape sequences (the gateway's log may be coloured).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC '[' parameters, ending with a byte in '@'..='~'.
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Runs `sluice check --config <file with yaml>` and returns its output.
@@ -225,15 +252,22 @@ impl Gateway {
     pub fn start(yaml: &str, args: &[&str]) -> Gateway {
         let path = temp_path("config", "yml");
         std::fs::write(&path, yaml).expect("write config");
-        Gateway::spawn(Some(path), args)
+        Gateway::spawn(Some(path), args, &[])
+    }
+
+    /// [`Gateway::start`] with extra environment variables for the process.
+    pub fn start_with_env(yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Gateway {
+        let path = temp_path("config", "yml");
+        std::fs::write(&path, yaml).expect("write config");
+        Gateway::spawn(Some(path), args, env)
     }
 
     /// Starts the gateway with its embedded default configuration (no `--config`).
     pub fn start_default(args: &[&str]) -> Gateway {
-        Gateway::spawn(None, args)
+        Gateway::spawn(None, args, &[])
     }
 
-    fn spawn(config_path: Option<PathBuf>, args: &[&str]) -> Gateway {
+    fn spawn(config_path: Option<PathBuf>, args: &[&str], env: &[(&str, &str)]) -> Gateway {
         let mut cmd = sluice_command();
         cmd.arg("start");
         if let Some(path) = &config_path {
@@ -253,6 +287,7 @@ impl Gateway {
             "SLUICE_LOG",
             std::env::var("TEST_SLUICE_LOG").unwrap_or_else(|_| "info".to_owned()),
         );
+        cmd.envs(env.iter().copied());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -347,6 +382,27 @@ impl Gateway {
     /// Everything the process wrote to stderr so far (its log).
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// The io driver the gateway reports in its `sluice started` log line (`Auto`, `IoUring`
+    /// or `Legacy`); panics if the line does not appear within `PROCESS_TIMEOUT`.
+    pub fn started_driver(&self) -> String {
+        let mut found = None;
+        wait_until(PROCESS_TIMEOUT, || {
+            let log = strip_ansi(&self.stderr_text());
+            found = log
+                .lines()
+                .find(|l| l.contains("sluice started"))
+                .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("driver=")))
+                .map(str::to_owned);
+            found.is_some()
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "no `sluice started ... driver=` line in the log:\n{}",
+                self.stderr_text()
+            )
+        })
     }
 
     /// Lines the process printed on stdout so far.
@@ -939,6 +995,9 @@ pub enum Action {
     RespondThenEcho(Vec<u8>),
     /// Writes the first bytes, waits, writes the second (unsolicited) bytes, then closes.
     RespondThenLater(Vec<u8>, Duration, Vec<u8>),
+    /// Writes these bytes (e.g. a head and part of its body), waits, then resets the
+    /// connection (SO_LINGER 0 and close: a TCP RST, not a FIN).
+    RespondThenReset(Vec<u8>, Duration),
 }
 
 /// A complete HTTP/1.1 response with `Content-Length` and the given extra headers.
@@ -983,6 +1042,8 @@ struct UpstreamState {
     open: AtomicUsize,
     /// Connections that ended inside a request (head or body incomplete or malformed).
     incomplete: AtomicUsize,
+    /// Indexes of the connections that have ended (closed by either side).
+    closed: Mutex<Vec<usize>>,
 }
 
 /// A blocking upstream server on 127.0.0.1:0; one thread per connection.
@@ -1017,6 +1078,7 @@ impl Upstream {
                     let handler = Arc::clone(&handler);
                     thread::spawn(move || {
                         serve_upstream_conn(stream, conn, &state, &*handler);
+                        state.closed.lock().unwrap().push(conn);
                         state.open.fetch_sub(1, Ordering::AcqRel);
                     });
                 }
@@ -1075,6 +1137,17 @@ impl Upstream {
             self.request_count()
         );
         self.requests()
+    }
+
+    /// Whether connection `conn` (the index in [`Request::conn`]) has ended: the gateway
+    /// closed or reset it, or the handler's action ended it.
+    pub fn conn_closed(&self, conn: usize) -> bool {
+        self.state.closed.lock().unwrap().contains(&conn)
+    }
+
+    /// Waits up to `timeout` for connection `conn` to end; returns whether it did.
+    pub fn wait_conn_closed(&self, conn: usize, timeout: Duration) -> bool {
+        wait_until(timeout, || self.conn_closed(conn))
     }
 
     /// Waits until every accepted connection has ended (panics after `IO_TIMEOUT`).
@@ -1204,6 +1277,13 @@ fn perform(stream: &mut TcpStream, action: Action) -> bool {
             let _ = stream.write_all(b"this is not HTTP at all\r\n\r\n");
             false
         }
+        Action::RespondThenReset(bytes, wait) => {
+            let _ = stream.write_all(&bytes);
+            let _ = stream.flush();
+            thread::sleep(wait);
+            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
+            false
+        }
         Action::RespondThenLater(first, wait, later) => {
             let _ = stream.write_all(&first);
             thread::sleep(wait);
@@ -1230,6 +1310,90 @@ fn perform(stream: &mut TcpStream, action: Action) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Raw upstream: records bytes, parses nothing
+// ---------------------------------------------------------------------------------------------
+
+/// A TCP server on 127.0.0.1:0 that never answers and records every byte it receives on any
+/// connection. Unlike [`Upstream`], whose parser drops a malformed or partial request (so
+/// `request_count() == 0` cannot tell "nothing forwarded" from "half a request forwarded"),
+/// this proves that the gateway sent nothing at all.
+pub struct RawUpstream {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<u8>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl RawUpstream {
+    pub fn start() -> RawUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind raw upstream");
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (accepted, received, stop) = (
+                Arc::clone(&accepted),
+                Arc::clone(&received),
+                Arc::clone(&stop),
+            );
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let Ok(mut stream) = stream else { continue };
+                    accepted.fetch_add(1, Ordering::AcqRel);
+                    let received = Arc::clone(&received);
+                    thread::spawn(move || {
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            match stream.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => received.lock().unwrap().extend_from_slice(&buf[..n]),
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        RawUpstream {
+            addr,
+            accepted,
+            received,
+            stop,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::Acquire)
+    }
+
+    /// Every byte received so far, over all connections, in arrival order per read.
+    pub fn received(&self) -> Vec<u8> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RawUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Admin API helpers (engine/tests/admin.rs)
 // ---------------------------------------------------------------------------------------------
 
@@ -1245,7 +1409,7 @@ impl Gateway {
             .to_owned();
         let link = temp_path("config-link", &ext);
         std::os::unix::fs::symlink(path, &link).expect("symlink config");
-        Gateway::spawn(Some(link), args)
+        Gateway::spawn(Some(link), args, &[])
     }
 
     /// One request on a fresh admin connection; `body` is sent with `content_type`.
