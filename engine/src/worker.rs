@@ -247,7 +247,7 @@ fn fresh_cursors(snapshot: &Snapshot, worker: usize) -> Vec<Cursor> {
 pub async fn run_worker(ctx: Rc<WorkerCtx>, listener: monoio::net::TcpListener) {
     let local = listener.local_addr().ok();
     monoio::spawn(watch_shutdown(Rc::clone(&ctx)));
-    monoio::spawn(evict_idle_upstreams(Rc::clone(&ctx)));
+    monoio::spawn(housekeeping(Rc::clone(&ctx)));
     loop {
         let accepted = monoio::select! {
             accepted = listener.accept() => accepted,
@@ -316,12 +316,36 @@ async fn watch_shutdown(ctx: Rc<WorkerCtx>) {
     ctx.shutdown.fire();
 }
 
-async fn evict_idle_upstreams(ctx: Rc<WorkerCtx>) {
+/// Every few seconds: closes expired idle upstream connections and hands memory the worker
+/// freed back to the system.
+async fn housekeeping(ctx: Rc<WorkerCtx>) {
     loop {
         // Ends with shutdown rather than at its next tick, so no task outlives the runtime.
         monoio::select! {
-            _ = monoio::time::sleep(Duration::from_secs(5)) => ctx.pool.evict_expired(),
+            _ = monoio::time::sleep(Duration::from_secs(5)) => {
+                ctx.pool.evict_expired();
+                release_freed_memory();
+            }
             _ = ctx.shutdown.wait() => return,
         }
     }
 }
+
+/// mimalloc returns the pages of freed blocks to the system only from inside a later
+/// allocator call on the same thread; a worker that goes quiet after a burst (10k connections
+/// closed: 285 MiB resident) would otherwise keep that memory for as long as it stays quiet.
+#[cfg(feature = "mimalloc")]
+fn release_freed_memory() {
+    // SAFETY: `mi_collect` only touches the calling thread's own heap and mimalloc's
+    // thread-safe segment cache; it takes no pointers and may run at any point between
+    // allocations. Justified by engine/tests/hardening.rs (`abandoned_and_reset_connections_
+    // leak_nothing`: RSS back within 32 MiB of the start after 10k connections, 200+ MiB
+    // above it without this call).
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_collect(false)
+    };
+}
+
+#[cfg(not(feature = "mimalloc"))]
+fn release_freed_memory() {}

@@ -252,22 +252,15 @@ impl Gateway {
     pub fn start(yaml: &str, args: &[&str]) -> Gateway {
         let path = temp_path("config", "yml");
         std::fs::write(&path, yaml).expect("write config");
-        Gateway::spawn(Some(path), args, &[])
-    }
-
-    /// [`Gateway::start`] with extra environment variables for the process.
-    pub fn start_with_env(yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Gateway {
-        let path = temp_path("config", "yml");
-        std::fs::write(&path, yaml).expect("write config");
-        Gateway::spawn(Some(path), args, env)
+        Gateway::spawn(Some(path), args)
     }
 
     /// Starts the gateway with its embedded default configuration (no `--config`).
     pub fn start_default(args: &[&str]) -> Gateway {
-        Gateway::spawn(None, args, &[])
+        Gateway::spawn(None, args)
     }
 
-    fn spawn(config_path: Option<PathBuf>, args: &[&str], env: &[(&str, &str)]) -> Gateway {
+    fn spawn(config_path: Option<PathBuf>, args: &[&str]) -> Gateway {
         let mut cmd = sluice_command();
         cmd.arg("start");
         if let Some(path) = &config_path {
@@ -287,7 +280,6 @@ impl Gateway {
             "SLUICE_LOG",
             std::env::var("TEST_SLUICE_LOG").unwrap_or_else(|_| "info".to_owned()),
         );
-        cmd.envs(env.iter().copied());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -1409,7 +1401,7 @@ impl Gateway {
             .to_owned();
         let link = temp_path("config-link", &ext);
         std::os::unix::fs::symlink(path, &link).expect("symlink config");
-        Gateway::spawn(Some(link), args, &[])
+        Gateway::spawn(Some(link), args)
     }
 
     /// One request on a fresh admin connection; `body` is sent with `content_type`.
