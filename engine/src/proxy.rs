@@ -837,7 +837,7 @@ async fn proxy_with_retries(
             .is_err()
         {
             let failure = Failure::BadRequest(RequestError::InvalidChunkedBody);
-            return reply_failure(ctx, client, scratch, failure, false).await;
+            return reply_failure(ctx, client, scratch, failure, head_only).await;
         }
     }
     let mut order = match (&attempt.service.backend, upstream) {
@@ -954,6 +954,8 @@ async fn try_target(
     let head_len = scratch.head.head_len;
     let framing = scratch.head.framing;
     let resendable = framing == BodyFraming::None && scratch.head.method_kind().is_idempotent();
+    // A HEAD request can carry a body too; its answers never do.
+    let head_only = scratch.head.method_kind() == Method::Head;
     if scratch.log.enabled {
         record_try(scratch, client.io.pending(), addr);
     }
@@ -1054,14 +1056,14 @@ async fn try_target(
                     // The upstream got a partial request; that connection is dropped here.
                     let failure = Failure::BodyTooLarge;
                     return Err(AttemptError::Done(
-                        reply_failure(ctx, client, scratch, failure, false).await,
+                        reply_failure(ctx, client, scratch, failure, head_only).await,
                     ));
                 }
                 Err(RelayError::Source(SourceError::Framing(_))) => {
                     // The upstream got a request cut short; that connection is dropped here.
                     let failure = Failure::BadRequest(RequestError::InvalidChunkedBody);
                     return Err(AttemptError::Done(
-                        reply_failure(ctx, client, scratch, failure, false).await,
+                        reply_failure(ctx, client, scratch, failure, head_only).await,
                     ));
                 }
                 // The client went away or stalled: nobody to answer.
@@ -1069,7 +1071,7 @@ async fn try_target(
                 Err(RelayError::Destination(e)) => {
                     let failure = report_connect_failure(target, &e);
                     return Err(AttemptError::Done(
-                        reply_failure(ctx, client, scratch, failure, false).await,
+                        reply_failure(ctx, client, scratch, failure, head_only).await,
                     ));
                 }
             }

@@ -339,6 +339,32 @@ fn broken_chunk_arriving_mid_stream_is_400_and_cuts_the_upstream_request_short()
 }
 
 #[test]
+fn error_answers_to_head_requests_with_a_body_have_no_body() {
+    // Found by the proxy_engine fuzz target: the 400 for a broken chunked body of a HEAD
+    // request carried a JSON body, which the client reads as the start of the next response.
+    let upstream = Upstream::fixed("ok");
+    let gw = Gateway::start(&catch_all(&upstream), &["--max-body-size", "10"]);
+    let cases: [(&[u8], u16); 2] = [
+        (
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
+        (
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n",
+            413,
+        ),
+    ];
+    for (raw, status) in cases {
+        let mut client = gw.client();
+        client.send(raw);
+        let answer = client.read_head_response();
+        assert_eq!(answer.status, status, "{}", answer.head);
+        assert!(answer.says_close(), "{}", answer.head);
+        client.assert_closed();
+    }
+}
+
+#[test]
 fn chunked_request_with_extensions_and_trailers_reaches_upstream() {
     let upstream = Upstream::start(|req| ok(&format!("{} bytes", req.body.len())));
     let gw = Gateway::start(&catch_all(&upstream), &[]);
