@@ -63,6 +63,11 @@ impl BufferedStream {
         }
     }
 
+    /// Whether the last read filled all the room there was: the socket may hold more.
+    pub fn is_full(&self) -> bool {
+        self.buf.len() == self.buf.capacity()
+    }
+
     /// Moves unconsumed bytes to the front so that a head parse sees them at offset 0.
     pub fn compact(&mut self) {
         if self.start > 0 {

@@ -133,6 +133,10 @@ struct Client {
     /// When the head being read must be complete: the header timeout counts from the accept
     /// for the first request, from its first byte for later ones, and never restarts on a read.
     head_deadline: Instant,
+    /// Requests in a row whose complete head had arrived before the previous answer was done,
+    /// i.e. that the client sent without waiting (pipelining). Back to 0 whenever a read finds
+    /// the socket drained while a head is still incomplete: that client was waiting.
+    pipelined: usize,
 }
 
 /// What happens to the client connection after a request.
@@ -160,15 +164,14 @@ pub async fn serve_client(
         ),
         requests: 0,
         head_deadline: Instant::now() + settings.client_header_timeout,
+        pipelined: 0,
     };
     if settings.proxy_protocol {
         // Boxed like the request future: rare, large states stay out of the idle connection.
-        match Box::pin(crate::proxy_protocol::read_header(
-            &mut client.io,
-            settings.client_header_timeout,
-        ))
-        .await
-        {
+        let left = client
+            .head_deadline
+            .saturating_duration_since(Instant::now());
+        match Box::pin(crate::proxy_protocol::read_header(&mut client.io, left)).await {
             Ok(Some(addresses)) => {
                 client.facts = ClientFacts::new(
                     addresses.source.ip(),
@@ -183,28 +186,35 @@ pub async fn serve_client(
             }
         }
     }
-    // Requests found already buffered when the previous answer was done: the client sent them
-    // without waiting (pipelining). Bytes a client queues cost it nothing, so the depth is
-    // bounded; the counter restarts whenever the buffer runs dry.
-    let mut pipelined = 0usize;
     loop {
-        if client.io.pending_len() == 0 {
+        // A request counts as queued if its first bytes were already buffered, or if the read
+        // that brought them filled the buffer (more were waiting in the socket); `read_head`
+        // resets the count if the rest of the head then had to be waited for.
+        let queued = client.io.pending_len() > 0 || {
             if !wait_for_request(ctx, &mut client).await {
                 return;
             }
-            pipelined = 0;
+            client.io.is_full()
+        };
+        if !queued {
+            client.pipelined = 0;
         } else if client.requests > 0 {
-            pipelined += 1;
+            client.pipelined += 1;
         }
-        let last_allowed = pipelined >= settings.max_pipelined_requests;
         let mut scratch = ctx.take_scratch();
         // Boxed so that a request's future state (about 4 KiB) and scratch space exist only
         // while a request runs: an idle keepalive connection costs little more than its read
         // buffer (10k idle connections: 142 MiB RSS before this, see perf/RESULTS.md after).
-        let outcome = Box::pin(serve_request(ctx, &mut client, &mut scratch, last_allowed)).await;
+        let outcome = Box::pin(serve_request(ctx, &mut client, &mut scratch)).await;
         ctx.return_scratch(scratch);
         match outcome {
             After::KeepAlive if !ctx.shutdown.is_fired() => {}
+            After::Close if client.pipelined >= settings.max_pipelined_requests => {
+                // The client still has requests on the way: closing with unread input would
+                // reset the connection and could destroy the answers it has not read yet.
+                client.io.lingering_close().await;
+                return;
+            }
             After::KeepAlive | After::Close => return,
             After::Upgrade(upstream) => {
                 Box::pin(tunnel(client.io, upstream.io, settings.keepalive_timeout)).await;
@@ -241,20 +251,14 @@ async fn wait_for_request(ctx: &WorkerCtx, client: &mut Client) -> bool {
 }
 
 /// One request, from its first buffered bytes to the end of its response.
-/// `last_allowed`: the pipelining depth is reached, so this answer closes the connection.
-async fn serve_request(
-    ctx: &Rc<WorkerCtx>,
-    client: &mut Client,
-    scratch: &mut Scratch,
-    last_allowed: bool,
-) -> After {
+async fn serve_request(ctx: &Rc<WorkerCtx>, client: &mut Client, scratch: &mut Scratch) -> After {
     let settings = &ctx.shared.settings;
     let started = Instant::now();
     if client.requests > 0 {
         client.head_deadline = started + settings.client_header_timeout;
     }
     match read_head(ctx, client, scratch).await {
-        HeadRead::Ready if last_allowed => {
+        HeadRead::Ready if client.pipelined >= settings.max_pipelined_requests => {
             tracing::debug!(
                 limit = settings.max_pipelined_requests,
                 "pipelining depth reached; closing after this answer"
@@ -369,6 +373,9 @@ async fn read_head(ctx: &WorkerCtx, client: &mut Client, scratch: &mut Scratch) 
             .await
         {
             Ok(0) | Err(_) => return HeadRead::Closed,
+            // The socket ran dry before the head was complete: this client is not ahead of
+            // the answers, whatever was buffered before (a stray CRLF after a body, say).
+            Ok(_) if !client.io.is_full() => client.pipelined = 0,
             Ok(_) => {}
         }
     }
@@ -831,7 +838,11 @@ async fn proxy_with_retries(
     if scratch.head.framing == BodyFraming::Chunked {
         // The body streams, so a broken chunk arriving later can only cut the upstream request
         // short; the bytes already here are checked before an upstream sees anything.
-        let buffered = &client.io.pending()[scratch.head.head_len..];
+        let buffered = client
+            .io
+            .pending()
+            .get(scratch.head.head_len..)
+            .unwrap_or_default();
         if ChunkedScanner::new(ctx.shared.settings.limits.max_head)
             .scan(buffered)
             .is_err()
