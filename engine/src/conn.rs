@@ -63,6 +63,17 @@ impl BufferedStream {
         }
     }
 
+    /// Drops empty lines before a request line (RFC 9112 section 2.2 lets a server ignore
+    /// them; some clients send CRLF after a body): they do not start a request.
+    pub fn skip_line_ends(&mut self) {
+        let n = self
+            .pending()
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        self.consume(n);
+    }
+
     /// Whether the last read filled all the room there was: the socket may hold more.
     pub fn is_full(&self) -> bool {
         self.buf.len() == self.buf.capacity()

@@ -190,6 +190,7 @@ pub async fn serve_client(
         // A request counts as queued if its first bytes were already buffered, or if the read
         // that brought them filled the buffer (more were waiting in the socket); `read_head`
         // resets the count if the rest of the head then had to be waited for.
+        client.io.skip_line_ends();
         let queued = client.io.pending_len() > 0 || {
             if !wait_for_request(ctx, &mut client).await {
                 return;

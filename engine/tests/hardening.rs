@@ -431,6 +431,33 @@ fn header_timeout_runs_from_the_accept_on_a_new_connection_and_from_the_first_by
 }
 
 #[test]
+fn a_stray_crlf_after_a_body_leaves_the_connection_idle_under_the_keepalive_timeout() {
+    let upstream = Upstream::fixed("pong");
+    let gateway = Gateway::start(
+        &catch_all(&upstream.url()),
+        &[
+            "--workers",
+            "1",
+            "--keepalive-timeout",
+            "1",
+            "--client-header-timeout",
+            "5",
+        ],
+    );
+    let mut client = gateway.client();
+    let answer = client.request(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r\n");
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    // The CRLF is not the start of a request: the connection is idle, not mid-head.
+    let idle_since = Instant::now();
+    client.assert_closed();
+    let after = idle_since.elapsed();
+    assert!(
+        after < Duration::from_millis(2500),
+        "closed after {after:?}: the header timeout (5 s) applied instead of the keepalive timeout (1 s)"
+    );
+}
+
+#[test]
 fn abandoned_and_reset_connections_leak_nothing() {
     /// Opened and left open mid-request, all at the same time.
     const ABANDONED: usize = 10_000;
