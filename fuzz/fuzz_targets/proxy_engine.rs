@@ -447,6 +447,32 @@ fn wait_worker_idle(shared: &Shared, accepted: u64) -> bool {
 /// Ends the current input on the upstream side: once the fence connection is accepted, every
 /// connection the gateway opened before it has its handler; those are stopped and joined.
 /// Returns what each upstream connection received, in the order they were accepted.
+/// A blocking connect that libFuzzer's periodic SIGALRM interrupts (EINTR) goes on in the
+/// kernel; asking again reports it in progress (EALREADY) or done (EISCONN).
+fn connect_through_signals(socket: &socket2::Socket, addr: SocketAddr) {
+    const EISCONN: i32 = 106;
+    const EALREADY: i32 = 114;
+    const EINPROGRESS: i32 = 115;
+    let deadline = Instant::now() + STALL;
+    loop {
+        match socket.connect(&addr.into()) {
+            Ok(()) => return,
+            Err(e) if e.raw_os_error() == Some(EISCONN) => return,
+            Err(e)
+                if e.kind() == ErrorKind::Interrupted
+                    || matches!(e.raw_os_error(), Some(EALREADY | EINPROGRESS)) =>
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "harness: the fence never connected"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("connect the fence: {e}"),
+        }
+    }
+}
+
 fn finish_upstream(upstream: &Upstream) -> Vec<Vec<u8>> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
         .expect("fence socket");
@@ -458,9 +484,7 @@ fn finish_upstream(upstream: &Upstream) -> Vec<Vec<u8>> {
         .and_then(|a| a.as_socket())
         .expect("fence address");
     upstream.lock().fence = Some(fence_addr);
-    socket
-        .connect(&upstream.addr.into())
-        .expect("connect the fence");
+    connect_through_signals(&socket, upstream.addr);
     let conns = {
         let mut state = upstream.lock();
         let deadline = Instant::now() + STALL;
