@@ -400,12 +400,11 @@ async fn handle_request(
     scratch: &mut Scratch,
     snapshot: &Snapshot,
 ) -> After {
-    let head_only = scratch.head.method_kind() == Method::Head;
     if let (BodyFraming::Length(n), Some(limit)) =
         (scratch.head.framing, ctx.shared.settings.max_body_size)
     {
         if n > limit {
-            return reply_failure(ctx, client, scratch, Failure::BodyTooLarge, head_only).await;
+            return reply_failure(ctx, client, scratch, Failure::BodyTooLarge).await;
         }
     }
     let routed = match route(snapshot, client, scratch) {
@@ -421,7 +420,7 @@ async fn handle_request(
                 };
                 snapshot.plugins.unrouted(&view, &mut scratch.plugins);
             }
-            return reply_failure(ctx, client, scratch, failure, head_only).await;
+            return reply_failure(ctx, client, scratch, failure).await;
         }
     };
     scratch.log.route = Some(routed.route);
@@ -452,20 +451,11 @@ async fn handle_request(
             );
         }
         if let Access::Respond(local) = answer {
-            return reply_local(
-                ctx,
-                client,
-                scratch,
-                snapshot,
-                routed.route,
-                local,
-                head_only,
-            )
-            .await;
+            return reply_local(ctx, client, scratch, snapshot, routed.route, local).await;
         }
     }
     let Some(service_index) = routed.service else {
-        return reply_failure(ctx, client, scratch, Failure::NoService, head_only).await;
+        return reply_failure(ctx, client, scratch, Failure::NoService).await;
     };
     let (preserve_host, strip_len) = (routed.preserve_host, routed.strip_len);
     let service = &snapshot.services[service_index];
@@ -681,8 +671,8 @@ async fn reply_local(
     snapshot: &Snapshot,
     route: usize,
     local: LocalResponse,
-    head_only: bool,
 ) -> After {
+    let head_only = scratch.head.method_kind() == Method::Head;
     snapshot
         .plugins
         .header_filter(route, &LocalView(&local), &mut scratch.plugins);
@@ -835,7 +825,6 @@ async fn proxy_with_retries(
     attempt: &Attempt<'_>,
     upstream: Option<(usize, &Arc<Upstream>)>,
 ) -> After {
-    let head_only = scratch.head.method_kind() == Method::Head;
     if scratch.head.framing == BodyFraming::Chunked {
         // The body streams, so a broken chunk arriving later can only cut the upstream request
         // short; the bytes already here are checked before an upstream sees anything.
@@ -849,7 +838,7 @@ async fn proxy_with_retries(
             .is_err()
         {
             let failure = Failure::BadRequest(RequestError::InvalidChunkedBody);
-            return reply_failure(ctx, client, scratch, failure, head_only).await;
+            return reply_failure(ctx, client, scratch, failure).await;
         }
     }
     let mut order = match (&attempt.service.backend, upstream) {
@@ -865,7 +854,7 @@ async fn proxy_with_retries(
             Order::Direct { addrs, next: start }
         }
         (Backend::Unresolved, _) | (Backend::Upstream(_), None) => {
-            return reply_failure(ctx, client, scratch, Failure::NameResolution, head_only).await;
+            return reply_failure(ctx, client, scratch, Failure::NameResolution).await;
         }
     };
     let mut failure = Failure::Unavailable;
@@ -881,16 +870,18 @@ async fn proxy_with_retries(
             Err(AttemptError::Retryable(f)) => failure = f,
         }
     }
-    reply_failure(ctx, client, scratch, failure, head_only).await
+    reply_failure(ctx, client, scratch, failure).await
 }
 
+/// Answers with the failure's status; the answer to a HEAD request has no body, whatever the
+/// request carried.
 async fn reply_failure(
     ctx: &WorkerCtx,
     client: &mut Client,
     scratch: &mut Scratch,
     failure: Failure,
-    head_only: bool,
 ) -> After {
+    let head_only = scratch.head.method_kind() == Method::Head;
     let close = must_close_after_answer(ctx, scratch);
     let mut out = scratch.out();
     let (status, message) = failure.status_and_message();
@@ -966,8 +957,6 @@ async fn try_target(
     let head_len = scratch.head.head_len;
     let framing = scratch.head.framing;
     let resendable = framing == BodyFraming::None && scratch.head.method_kind().is_idempotent();
-    // A HEAD request can carry a body too; its answers never do.
-    let head_only = scratch.head.method_kind() == Method::Head;
     if scratch.log.enabled {
         record_try(scratch, client.io.pending(), addr);
     }
@@ -1068,14 +1057,14 @@ async fn try_target(
                     // The upstream got a partial request; that connection is dropped here.
                     let failure = Failure::BodyTooLarge;
                     return Err(AttemptError::Done(
-                        reply_failure(ctx, client, scratch, failure, head_only).await,
+                        reply_failure(ctx, client, scratch, failure).await,
                     ));
                 }
                 Err(RelayError::Source(SourceError::Framing(_))) => {
                     // The upstream got a request cut short; that connection is dropped here.
                     let failure = Failure::BadRequest(RequestError::InvalidChunkedBody);
                     return Err(AttemptError::Done(
-                        reply_failure(ctx, client, scratch, failure, head_only).await,
+                        reply_failure(ctx, client, scratch, failure).await,
                     ));
                 }
                 // The client went away or stalled: nobody to answer.
@@ -1083,7 +1072,7 @@ async fn try_target(
                 Err(RelayError::Destination(e)) => {
                     let failure = report_connect_failure(target, &e);
                     return Err(AttemptError::Done(
-                        reply_failure(ctx, client, scratch, failure, head_only).await,
+                        reply_failure(ctx, client, scratch, failure).await,
                     ));
                 }
             }
@@ -1115,9 +1104,8 @@ async fn try_target(
                     }
                     ReadHeadError::Invalid => Failure::BadGateway,
                 };
-                let head_only = scratch.head.method_kind() == Method::Head;
                 return Err(AttemptError::Done(
-                    reply_failure(ctx, client, scratch, failure, head_only).await,
+                    reply_failure(ctx, client, scratch, failure).await,
                 ));
             }
         }
@@ -1232,7 +1220,7 @@ async fn relay_filtered(
         Err(_) => {
             // Nothing was sent to the client yet; its request head is already consumed.
             scratch.head.keep_alive = false;
-            return reply_failure(ctx, client, scratch, Failure::BadGateway, false).await;
+            return reply_failure(ctx, client, scratch, Failure::BadGateway).await;
         }
     };
     let status = scratch.response.status;
@@ -1325,7 +1313,7 @@ async fn relay_response(
     if upgrade && !scratch.head.upgrade {
         // The head is already consumed: answer and close rather than consume it twice.
         scratch.head.keep_alive = false;
-        return reply_failure(ctx, client, scratch, Failure::BadGateway, false).await;
+        return reply_failure(ctx, client, scratch, Failure::BadGateway).await;
     }
     let body = if upgrade {
         ClientBody::None
